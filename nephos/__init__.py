@@ -1,0 +1,6 @@
+"""nephos: watch infrastructure across clouds from one terminal."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]
