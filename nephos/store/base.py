@@ -92,8 +92,12 @@ class HotStore(abc.ABC):
 
     @abc.abstractmethod
     async def metrics(
-        self, instance: str | None = None, metric: str | None = None, *,
-        since: datetime | None = None, limit: int = 10000,
+        self,
+        instance: str | None = None,
+        metric: str | None = None,
+        *,
+        since: datetime | None = None,
+        limit: int = 10000,
     ) -> list[MetricPoint]:
         """Metric points, oldest first, filtered."""
 
@@ -120,5 +124,9 @@ class HotStore(abc.ABC):
     # ---- retention
 
     @abc.abstractmethod
-    async def purge(self, before: datetime) -> int:
-        """Delete results, metrics, resolved alerts and events older than ``before``; the count."""
+    async def purge(self, before: datetime, *, protect_from_seq: int | None = None) -> int:
+        """Delete results, metrics, resolved alerts and events older than ``before``; the count.
+
+        With ``protect_from_seq`` (the ETL's checkpoint), events with ``seq > protect_from_seq``
+        are kept even when older than ``before``, so that nothing unloaded is lost.
+        """
