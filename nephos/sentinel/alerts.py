@@ -1,0 +1,575 @@
+"""The alert book: how check results become alerts, and when people hear about them.
+
+Per target and alert rule: consecutive failures open a FIRING alert, consecutive successes
+resolve it; reminders repeat while it fires unacknowledged. Flapping targets get one
+``flapping`` message instead of one per flip; maintenance windows and root-cause suppression
+keep recording but mute. Certificates nearing expiry get one reminder per threshold. Counters,
+flap history and sent reminders live in the store's key-value state, so a restart mid-incident
+neither repeats nor forgets anything. Words for titles and messages live in ``alert_text``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from nephos.clock import Clock
+from nephos.config.types import SentinelConfig
+from nephos.errors import StoreError, StoreUnavailable, UsageError
+from nephos.model import (
+    Alert,
+    AlertRule,
+    AlertSource,
+    AlertState,
+    CheckResult,
+    Health,
+    Severity,
+    Target,
+)
+from nephos.notify.dispatch import Dispatcher
+from nephos.sentinel import alert_text
+from nephos.sentinel.flapping import FlapDetector, FlapVerdict
+from nephos.sentinel.ids import allocate_alert_id
+from nephos.sentinel.maintenance import in_maintenance
+from nephos.store.base import HotStore
+
+__all__ = ["AlertBook", "RootCause", "rule_dedup_key"]
+
+RootCause = Callable[[Target], Alert | None]
+"""Given a target, the open alert that explains its failure (e.g. its instance is down)."""
+
+_OPEN = (AlertState.FIRING, AlertState.ACKNOWLEDGED)
+_STATE_PREFIX = "alertbook:"
+_REFRESH = timedelta(seconds=30)  # how stale the cache of open alerts may get
+_MAX_MUTED_RECORDS = 20
+_CONFLICT_RETRIES = 3
+
+
+def rule_dedup_key(target: str, rule_index: int) -> str:
+    """The dedup key of the alert that rule ``rule_index`` of ``target`` raises.
+
+    Args:
+        target: the target name.
+        rule_index: the rule's position in the target's (or the default) alert rules.
+    """
+    return f"{target}|{rule_index}|down"
+
+
+def _cert_key(target: str, not_after: datetime) -> str:
+    return f"{target}|cert|{alert_text.iso(not_after)}"
+
+
+@dataclass(slots=True)
+class _Counters:
+    failures: int = 0
+    successes: int = 0
+
+
+@dataclass(slots=True)
+class _TargetState:
+    flap: FlapDetector
+    counters: dict[int, _Counters] = field(default_factory=dict)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "flap": self.flap.to_state(),
+            "counters": {str(i): [c.failures, c.successes] for i, c in self.counters.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """Everything one rule needs to judge one result."""
+
+    now: datetime
+    target: Target
+    result: CheckResult
+    index: int
+    rule: AlertRule
+    counters: _Counters
+    verdict: FlapVerdict
+    muted: bool
+    root: Alert | None
+    recent: tuple[str, ...]  # the target's recent healths, oldest first
+
+    @property
+    def flap_relevant(self) -> bool:
+        """Whether the flapping involves a state this rule fails on (not just ok/degraded)."""
+        failing = {Health.UNHEALTHY.value} | (
+            {Health.DEGRADED.value} if self.rule.on_degraded else set()
+        )
+        return self.verdict.started and any(h in failing for h in self.recent)
+
+    @property
+    def failing(self) -> bool:
+        health = self.result.health
+        return health is Health.UNHEALTHY or (self.rule.on_degraded and health is Health.DEGRADED)
+
+    @property
+    def passing(self) -> bool:
+        health = self.result.health
+        return health is Health.HEALTHY or (not self.rule.on_degraded and health is Health.DEGRADED)
+
+
+Change = Callable[[Alert], "tuple[Alert, list[str]] | None"]
+
+
+class AlertBook:
+    """Opens, updates and resolves alerts from check results; sends their notifications."""
+
+    def __init__(
+        self,
+        store: HotStore,
+        dispatcher: Dispatcher,
+        *,
+        clock: Clock,
+        settings: SentinelConfig,
+        rng: random.Random | None = None,
+        root_cause: RootCause | None = None,
+    ) -> None:
+        """Create an empty book; call :meth:`load` (or just :meth:`observe`) to restore state.
+
+        Args:
+            store: where alerts and counters persist.
+            dispatcher: delivers notifications in the background.
+            clock: the source of time for thresholds, reminders and windows.
+            settings: the sentinel section of the config.
+            rng: randomness for alert ids.
+            root_cause: finds the alert that explains a target's failure; alerts it explains
+                are marked ``suppressed_by`` and not notified.
+        """
+        self._store = store
+        self._dispatcher = dispatcher
+        self._clock = clock
+        self._settings = settings
+        self._rng = rng or random.Random()
+        self._root_cause = root_cause
+        self._open: dict[str, Alert] = {}  # dedup key -> open alert
+        self._targets: dict[str, _TargetState] = {}
+        self._certs_sent: dict[str, set[int]] = {}
+        self._loaded_at: datetime | None = None
+
+    # ------------------------------------------------------------------ state
+
+    async def load(self) -> None:
+        """Restore open alerts from the store; counters load lazily per target.
+
+        Calling it again refreshes the cache, picking up acks and resolutions made by another
+        process (``nephos alerts ack``).
+
+        Raises:
+            StoreError: the store could not be read.
+        """
+        alerts = await self._store.alerts(states=list(_OPEN), limit=100_000)
+        fresh: dict[str, Alert] = {}
+        for alert in alerts:  # newest first: keep the newest per key
+            fresh.setdefault(alert.dedup_key, alert)
+        for key, gone in self._open.items():
+            if key not in fresh:
+                self._reset_counters(gone)
+        self._open = fresh
+        self._loaded_at = self._clock.now()
+
+    def _reset_counters(self, alert: Alert) -> None:
+        # Resolved elsewhere while still failing: count again from zero rather than reopen at
+        # the very next failure.
+        index = alert.facts.get("rule_index")
+        state = self._targets.get(alert.target)
+        if state is not None and isinstance(index, int) and index in state.counters:
+            state.counters[index].failures = 0
+
+    async def _target_state(self, name: str) -> _TargetState:
+        state = self._targets.get(name)
+        if state is None:
+            s = self._settings
+            state = _TargetState(FlapDetector(s.flap_window, s.flap_threshold))
+            saved = await self._store.get_state(f"{_STATE_PREFIX}target:{name}")
+            if isinstance(saved, Mapping):
+                state.flap.restore(saved.get("flap"))
+                for index, pair in dict(saved.get("counters") or {}).items():
+                    if isinstance(pair, list) and len(pair) == 2:
+                        state.counters[int(index)] = _Counters(int(pair[0]), int(pair[1]))
+            self._targets[name] = state
+        return state
+
+    def is_flapping(self, target_name: str) -> bool:
+        """Whether ``target_name`` is currently flapping.
+
+        Args:
+            target_name: the target's name.
+        """
+        state = self._targets.get(target_name)
+        return state is not None and state.flap.flapping
+
+    def open_alerts(self) -> list[Alert]:
+        """The firing and acknowledged alerts, as last seen."""
+        return list(self._open.values())
+
+    def _rules(self, target: Target) -> tuple[AlertRule, ...]:
+        return target.alerts or self._settings.default_alerts or (AlertRule(),)
+
+    # ------------------------------------------------------------------ observe
+
+    async def observe(
+        self, target: Target, result: CheckResult, *, root_cause: RootCause | None = None
+    ) -> list[Alert]:
+        """Feed one check result; return the alerts it opened, changed or resolved.
+
+        Results taken while the sentinel itself was offline are ignored entirely.
+
+        Args:
+            target: the target that was checked.
+            result: its classified result.
+            root_cause: overrides the book's root-cause finder for this call.
+
+        Raises:
+            StoreError: the store could not be read or written (StoreUnavailable: spool).
+        """
+        now = self._clock.now()
+        if self._loaded_at is None or now - self._loaded_at >= _REFRESH:
+            await self.load()
+        if result.sentinel_offline:
+            return []
+        state = await self._target_state(target.name)
+        verdict = state.flap.record(result.health)
+        muted = in_maintenance(self._settings.maintenance, now) or in_maintenance(
+            target.maintenance, now
+        )
+        finder = root_cause or self._root_cause
+        root = finder(target) if finder is not None else None
+        recent = tuple(state.flap.history)
+        changed: list[Alert] = []
+        for index, rule in enumerate(self._rules(target)):
+            counters = state.counters.setdefault(index, _Counters())
+            step = _Step(now, target, result, index, rule, counters, verdict, muted, root, recent)
+            if step.failing:
+                counters.failures, counters.successes = counters.failures + 1, 0
+            elif step.passing:
+                counters.failures, counters.successes = 0, counters.successes + 1
+            alert = await self._observe_rule(step)
+            if alert is not None:
+                changed.append(alert)
+        changed.extend(await self._observe_certificate(target, result, now, muted))
+        await self._store.set_state(f"{_STATE_PREFIX}target:{target.name}", state.snapshot())
+        return changed
+
+    async def _observe_rule(self, step: _Step) -> Alert | None:
+        key = rule_dedup_key(step.target.name, step.index)
+        alert = self._open.get(key)
+        if alert is None:
+            if step.flap_relevant or (
+                step.failing and step.counters.failures >= step.rule.failure_threshold
+            ):
+                return await self._open_rule_alert(key, step)
+            return None
+        return await self._update(alert, lambda current: self._advance(current, step))
+
+    async def _open_rule_alert(self, key: str, step: _Step) -> Alert:
+        now, result = step.now, step.result
+        alert = Alert(
+            id=await allocate_alert_id(self._store, self._rng),
+            dedup_key=key,
+            target=step.target.name,
+            source=AlertSource.SENTINEL,
+            state=AlertState.FIRING,
+            severity=step.rule.severity,
+            title=alert_text.firing_title(step.target, result),
+            message=alert_text.firing_message(step.target, result, step.counters.failures),
+            started_at=now,
+            updated_at=now,
+            condition=alert_text.failed_condition(result),
+            value=alert_text.failed_value(result),
+            provider=step.target.provider,
+            flapping=step.verdict.flapping,
+            suppressed_by=self._suppressor(step.root, None),
+            facts=alert_text.rule_facts(step.rule, step.index, result, step.counters.failures),
+        )
+        event = "flapping" if step.flap_relevant else "firing"
+        alert, events = self._emit(alert, event, step.muted, now)
+        return await self._insert(alert, step.rule.notify, events)
+
+    @staticmethod
+    def _suppressor(root: Alert | None, own_id: str | None) -> str | None:
+        return root.id if root is not None and root.id != own_id else None
+
+    def _advance(self, alert: Alert, step: _Step) -> tuple[Alert, list[str]] | None:
+        """The next version of an open rule alert after ``step``, and what to notify."""
+        if alert.state is AlertState.RESOLVED:
+            return None
+        now, rule = step.now, step.rule
+        new = replace(
+            alert,
+            flapping=step.verdict.flapping,
+            suppressed_by=self._suppressor(step.root, alert.id),
+        )
+        events: list[str] = []
+        if step.flap_relevant:
+            new, events = self._emit(new, "flapping", step.muted, now)
+        if step.passing and step.counters.successes >= rule.success_threshold and not new.flapping:
+            new = replace(
+                new,
+                state=AlertState.RESOLVED,
+                resolved_at=now,
+                title=alert_text.resolved_title(step.target),
+                message=alert_text.resolved_message(step.target, alert.started_at, now),
+            )
+            # Nobody hears of a recovery from an alert they were never told about.
+            if rule.send_on_resolved and alert.notify_count > 0:
+                new, events = self._emit(new, "resolved", step.muted, now, events)
+        elif step.failing and new.state is AlertState.FIRING and not step.flap_relevant:
+            if new.notify_count == 0 and self._mute_reason(new, "firing", step.muted) is None:
+                # Announced late: it was muted (maintenance, root cause, flapping) until now.
+                new, events = self._emit(new, "firing", step.muted, now, events)
+            elif new.notify_count > 0 and self._reminder_due(new, rule, now, step.muted):
+                new, events = self._emit(new, "reminder", step.muted, now, events)
+        if new == alert:
+            return None
+        facts = dict(new.facts)
+        facts.update(
+            alert_text.rule_facts(rule, step.index, step.result, step.counters.failures),
+            muted=new.facts.get("muted", []),
+        )
+        return replace(new, updated_at=now, facts=facts), events
+
+    def _reminder_due(self, alert: Alert, rule: AlertRule, now: datetime, muted: bool) -> bool:
+        if rule.reminder_interval is None or rule.reminder_interval <= timedelta(0):
+            return False
+        if self._mute_reason(alert, "reminder", muted) is not None:
+            return False  # muted reminders are skipped, not recorded, to avoid a write per check
+        last = alert.last_notified_at or alert.started_at
+        return now - last >= rule.reminder_interval
+
+    @staticmethod
+    def _mute_reason(alert: Alert, event: str, muted: bool) -> str | None:
+        if muted:
+            return "maintenance"
+        if alert.suppressed_by is not None:
+            return f"suppressed by {alert.suppressed_by}"
+        if alert.flapping and event in ("firing", "resolved"):
+            return "flapping"
+        return None
+
+    def _emit(
+        self,
+        alert: Alert,
+        event: str,
+        muted: bool,
+        now: datetime,
+        events: Sequence[str] = (),
+    ) -> tuple[Alert, list[str]]:
+        """Mark ``event`` as sent on ``alert``, or record in its facts why it was muted."""
+        reason = self._mute_reason(alert, event, muted)
+        if reason is not None:
+            records = list(alert.facts.get("muted", []))
+            records.append({"event": event, "at": alert_text.iso(now), "reason": reason})
+            facts = {**alert.facts, "muted": records[-_MAX_MUTED_RECORDS:]}
+            return replace(alert, facts=facts), list(events)
+        sent = replace(alert, last_notified_at=now, notify_count=alert.notify_count + 1)
+        return sent, [*events, event]
+
+    # ------------------------------------------------------------------ certificates
+
+    async def _observe_certificate(
+        self, target: Target, result: CheckResult, now: datetime, muted: bool
+    ) -> list[Alert]:
+        not_after = result.tls.leaf_not_after if result.tls is not None else None
+        if not_after is None:
+            return []
+        key = _cert_key(target.name, not_after)
+        notify = tuple(dict.fromkeys(n for r in self._rules(target) for n in r.notify))
+        changed: list[Alert] = []
+        prefix = f"{target.name}|cert|"
+        for other_key, other in list(self._open.items()):
+            if other_key.startswith(prefix) and other_key != key:  # the certificate was renewed
+                done = await self._update(
+                    other,
+                    lambda cur: self._close(cur, now, alert_text.renewed_message(target), muted),
+                )
+                if done is not None:
+                    changed.append(done)
+        thresholds = sorted(set(self._settings.certificate_reminders))
+        days_left = (not_after - now) / timedelta(days=1)
+        due = [t for t in thresholds if days_left <= t]
+        if not due:
+            return changed
+        sent = await self._cert_sent(key)
+        tightest = min(due)
+        alert = self._open.get(key)
+        if tightest in sent or (muted and alert is not None):
+            return changed
+        severity = Severity.CRITICAL if tightest == thresholds[0] else Severity.WARNING
+        text = alert_text.certificate_text(target, result, days_left, tightest)
+        if alert is None:
+            alert = Alert(
+                id=await allocate_alert_id(self._store, self._rng),
+                dedup_key=key,
+                target=target.name,
+                source=AlertSource.CERTIFICATE,
+                state=AlertState.FIRING,
+                severity=severity,
+                title=text.title,
+                message=text.message,
+                started_at=now,
+                updated_at=now,
+                condition="[CERTIFICATE_EXPIRATION]",
+                value=f"{days_left:.1f}d",
+                provider=target.provider,
+                facts={**text.facts, "notify": list(notify)},
+            )
+            alert, events = self._emit(alert, "certificate", muted, now)
+            changed.append(await self._insert(alert, notify, events))
+        else:
+            base = replace(
+                alert,
+                severity=severity,
+                title=text.title,
+                message=text.message,
+                value=f"{days_left:.1f}d",
+                updated_at=now,
+                facts={**alert.facts, **text.facts},
+            )
+            updated = await self._update(
+                alert, lambda cur: self._emit(_merge(cur, base), "certificate", muted, now)
+            )
+            if updated is not None:
+                changed.append(updated)
+        if not muted:  # a muted reminder is sent once the window is over
+            sent.update(due)
+            await self._store.set_state(f"{_STATE_PREFIX}cert:{key}", sorted(sent))
+        return changed
+
+    async def _cert_sent(self, key: str) -> set[int]:
+        sent = self._certs_sent.get(key)
+        if sent is None:
+            saved = await self._store.get_state(f"{_STATE_PREFIX}cert:{key}")
+            sent = {int(t) for t in saved} if isinstance(saved, list) else set()
+            self._certs_sent[key] = sent
+        return sent
+
+    # ------------------------------------------------------------------ manual
+
+    async def ack(self, alert_id: str) -> Alert:
+        """Acknowledge an alert: reminders stop; it still resolves on its own.
+
+        Args:
+            alert_id: e.g. ``al-7f3k2q``.
+
+        Raises:
+            UsageError: no alert has this id, or it is already resolved.
+            StoreError: the store could not be read or written.
+        """
+        alert = await self._get(alert_id)
+        if alert.state is AlertState.RESOLVED:
+            raise UsageError(f"alert {alert_id} is already resolved")
+
+        def change(cur: Alert) -> tuple[Alert, list[str]] | None:
+            if cur.state is not AlertState.FIRING:
+                return None
+            now = self._clock.now()
+            return replace(
+                cur, state=AlertState.ACKNOWLEDGED, acknowledged_at=now, updated_at=now
+            ), ["acknowledged"]
+
+        return await self._update(alert, change) or await self._get(alert_id)
+
+    async def resolve(self, alert_id: str) -> Alert:
+        """Resolve an alert by hand; a target still failing opens a new one after
+        ``failure_threshold`` more failures.
+
+        Args:
+            alert_id: e.g. ``al-7f3k2q``.
+
+        Raises:
+            UsageError: no alert has this id.
+            StoreError: the store could not be read or written.
+        """
+        alert = await self._get(alert_id)
+        now = self._clock.now()
+        updated = await self._update(
+            alert, lambda cur: self._close(cur, now, None, False, manual=True)
+        )
+        if updated is not None:
+            self._reset_counters(updated)
+        return updated or await self._get(alert_id)
+
+    def _close(
+        self,
+        alert: Alert,
+        now: datetime,
+        message: str | None,
+        muted: bool,
+        *,
+        manual: bool = False,
+    ) -> tuple[Alert, list[str]] | None:
+        if alert.state is AlertState.RESOLVED:
+            return None
+        facts = {**alert.facts, "resolved_by": "manual" if manual else "nephos"}
+        closed = replace(
+            alert,
+            state=AlertState.RESOLVED,
+            resolved_at=now,
+            updated_at=now,
+            message=message or alert.message,
+            facts=facts,
+        )
+        wanted = bool(alert.facts.get("send_on_resolved", True)) and alert.notify_count > 0
+        return self._emit(closed, "resolved", muted, now) if wanted else (closed, [])
+
+    async def _get(self, alert_id: str) -> Alert:
+        alert = await self._store.get_alert(alert_id)
+        if alert is None:
+            raise UsageError(f"no alert with id {alert_id}")
+        return alert
+
+    # ------------------------------------------------------------------ writes
+
+    async def _insert(self, alert: Alert, notify: Sequence[str], events: list[str]) -> Alert:
+        alert = replace(alert, facts={**alert.facts, "notify": list(notify)})
+        stored = await self._store.put_alert(alert)
+        self._open[stored.dedup_key] = stored
+        for event in events:
+            self._dispatcher.submit(notify, stored, event)
+        return stored
+
+    async def _update(self, alert: Alert, change: Change) -> Alert | None:
+        """Apply ``change`` with a conditional write; on a conflict, re-read and re-apply."""
+        current = alert
+        for _ in range(_CONFLICT_RETRIES):
+            step = change(current)
+            if step is None:
+                return None
+            new, events = step
+            try:
+                stored = await self._store.put_alert(new, expected_version=current.version)
+            except StoreUnavailable:
+                raise
+            except StoreError:
+                fresh = await self._store.get_alert(current.id)
+                if fresh is None or fresh.state is AlertState.RESOLVED:
+                    self._forget(current)
+                    return None
+                current = fresh
+                continue
+            if stored.state is AlertState.RESOLVED:
+                self._forget(stored)
+            else:
+                self._open[stored.dedup_key] = stored
+            notify = [str(n) for n in stored.facts.get("notify", [])]
+            for event in events:
+                self._dispatcher.submit(notify, stored, event)
+            return stored
+        raise StoreError(f"alert {alert.id} kept changing during the update; try again")
+
+    def _forget(self, alert: Alert) -> None:
+        cached = self._open.get(alert.dedup_key)
+        if cached is not None and cached.id == alert.id:
+            del self._open[alert.dedup_key]
+
+
+def _merge(current: Alert, base: Alert) -> Alert:
+    """``base``'s content on top of ``current``'s bookkeeping (version, state, counts)."""
+    content = ("severity", "title", "message", "value", "updated_at", "facts")
+    return replace(current, **{f: getattr(base, f) for f in content})
