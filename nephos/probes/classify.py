@@ -89,7 +89,8 @@ def _implicit(
         if expected_answers and Placeholder.DNS_ANSWERS not in mentioned:
             texts.append(f"[DNS_ANSWERS] == {', '.join(expected_answers)}")
     if kind is CheckKind.TCP and expect and Placeholder.BODY not in mentioned:
-        texts.append(f"[BODY] =~ {expect}")
+        # A group keeps whitespace at the ends of the regex, which parsing would trim.
+        texts.append(f"[BODY] =~ {expect if expect == expect.strip() else f'(?:{expect})'}")
     return tuple(parse_condition(text) for text in texts)
 
 
