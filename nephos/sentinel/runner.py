@@ -1,0 +1,379 @@
+"""The sentinel: the schedule, the probes, judgement, storage, alerts and reload, wired together.
+
+Per check: the scheduler starts it, the probe set observes, ``classify`` judges, the
+connectivity guard marks results taken while offline, flapping is marked, and the result joins
+a batch. A batch is written every ~100 ms (or at 500 results) through the spooling writer;
+then the alert book sees each result and the observer gets the events. Output for people lives
+in the CLI; the schedule itself in ``scheduler.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+from nephos.clock import Clock
+from nephos.config.types import Config
+from nephos.errors import NephosError, StoreError
+from nephos.model import CheckResult, Health, Target
+from nephos.notify.dispatch import Dispatcher
+from nephos.probes.base import Observation
+from nephos.probes.classify import classify, compile_conditions
+from nephos.probes.registry import ProbeSet
+from nephos.sentinel.alerts import AlertBook
+from nephos.sentinel.events import AlertEvent, CheckEvent, EventSink, SentinelEvent
+from nephos.sentinel.guard import ConnectivityGuard
+from nephos.sentinel.metrics import MetricsServer, SentinelMetrics, SentinelStats
+from nephos.sentinel.scheduler import Scheduler
+from nephos.store.base import HotStore
+from nephos.store.spool import SpoolingWriter
+
+__all__ = ["Sentinel"]
+
+log = logging.getLogger(__name__)
+
+_DRAIN_SECONDS = 10.0  # how long a stop waits for notifications still being delivered
+
+
+def spool_dir(config: Config) -> Path:
+    """Where results wait while the hot store is down: configured, or beside the store file."""
+    hot = config.storage.hot
+    if hot.spool_dir:
+        return Path(hot.spool_dir).expanduser()
+    return Path(hot.path).expanduser().with_name(Path(hot.path).name + ".spool")
+
+
+class Sentinel:
+    """Checks every configured target on its schedule, stores results and keeps the alert book.
+
+    Args:
+        config: the validated configuration.
+        store: an opened hot store.
+        clock: the time source for schedules, batching, alerts and retries.
+        probes: the probe set; one is created (and closed) when not given.
+        on_event: receives every stored result and every alert change.
+        batch_interval: seconds between batch writes.
+        batch_size: a batch is written at once when it reaches this many results.
+
+    Raises:
+        ConfigError: a notifier in the config cannot be built.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: HotStore,
+        clock: Clock,
+        probes: ProbeSet | None = None,
+        on_event: EventSink | None = None,
+        batch_interval: float = 0.1,
+        batch_size: int = 500,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._clock = clock
+        self._probes = probes or ProbeSet()
+        self._owns_probes = probes is None
+        self._on_event = on_event
+        self._batch_interval = batch_interval
+        self._batch_size = batch_size
+        self._dispatcher = Dispatcher(config.notifiers, clock=clock)
+        self._book = AlertBook(store, self._dispatcher, clock=clock, settings=config.sentinel)
+        self._writer = SpoolingWriter(
+            store, spool_dir(config), max_bytes=config.storage.hot.spool_max_bytes, clock=clock
+        )
+        self._guard = ConnectivityGuard.for_targets(
+            config.targets, clock=clock, all_fail=config.sentinel.offline_when_all_fail
+        )
+        self.metrics = SentinelMetrics(self._stats)
+        """The Prometheus metrics; served when a metrics port is set."""
+        self._scheduler = Scheduler(
+            self._scheduled_check,
+            clock=clock,
+            concurrency=config.sentinel.concurrency,
+            failing_interval=config.sentinel.failing_interval,
+            on_timeout=self._timed_out,
+            on_start=lambda _target, jitter: self.metrics.observe_jitter(jitter),
+        )
+        self._targets = {t.name: t for t in config.targets}
+        self._latest: dict[str, CheckResult] = {}
+        self._batch: list[tuple[Target, CheckResult]] = []
+        self._batch_ready = asyncio.Event()
+        self._batch_full = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self._spooled = 0
+        self._started = False
+        self._stopping = False
+        self.metrics_port: int | None = None
+        """The port metrics are served on while :meth:`run` runs (None: not served)."""
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force (it changes on reload)."""
+        return self._config
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The schedule, for jitter figures and tests."""
+        return self._scheduler
+
+    @property
+    def alert_book(self) -> AlertBook:
+        """The alert book."""
+        return self._book
+
+    def latest(self) -> dict[str, CheckResult]:
+        """The newest stored result of every target checked since start."""
+        return dict(self._latest)
+
+    def health(self) -> Health:
+        """The worst health among the newest results (healthy before any)."""
+        return Health.worst([r.health for r in self._latest.values()])
+
+    # ------------------------------------------------------------------ running
+
+    async def start(self) -> None:
+        """Open the probes, replay the spool and restore the alert book; idempotent.
+
+        Raises:
+            StoreError: the store could not be read to restore the alert book.
+        """
+        if self._started:
+            return
+        self._started = True
+        await self._probes.start()
+        await self._writer.start()
+        await self._book.load()
+
+    async def run(self, *, metrics_port: int | None = None, handle_signals: bool = False) -> None:
+        """Check on schedule until :meth:`stop`, then flush everything and close.
+
+        Args:
+            metrics_port: serve Prometheus metrics on 127.0.0.1 at this port (0: any free
+                port); None uses the config's ``sentinel.metrics_port``.
+            handle_signals: stop gracefully on SIGINT and SIGTERM.
+
+        Raises:
+            BackendError: the metrics port could not be bound, or the store could not be read.
+        """
+        port = metrics_port if metrics_port is not None else self._config.sentinel.metrics_port
+        server = MetricsServer(self.metrics, port) if port is not None else None
+        flusher: asyncio.Task[None] | None = None
+        with self._signals(handle_signals):
+            try:
+                await self.start()
+                if server is not None:
+                    await server.start()
+                    self.metrics_port = server.port
+                    log.info("metrics on http://127.0.0.1:%d/metrics", server.port)
+                flusher = asyncio.create_task(self._flush_loop())
+                self._scheduler.set_targets(self._config.targets)
+                if not self._stopping:
+                    await self._scheduler.run()
+            finally:
+                if flusher is not None:
+                    flusher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await flusher
+                if server is not None:
+                    await server.stop()
+                await self.close()
+
+    async def run_once(self) -> Health:
+        """Check every enabled target once, store everything, close; the worst health.
+
+        Raises:
+            StoreError: the store could not be read to restore the alert book.
+        """
+        try:
+            await self.start()
+            gate = asyncio.Semaphore(self._config.sentinel.concurrency)
+            results: list[CheckResult] = []
+
+            async def one(target: Target) -> None:
+                async with gate:
+                    obs = await self._observe(target)
+                    results.append(self._judge(target, obs))
+
+            await asyncio.gather(*(one(t) for t in self._config.targets if t.enabled))
+            await self._flush()
+            return Health.worst([r.health for r in results])
+        finally:
+            await self.close()
+
+    def stop(self) -> None:
+        """Stop starting checks; :meth:`run` lets in-flight ones end, flushes and returns."""
+        self._stopping = True
+        self._scheduler.stop()
+
+    async def close(self) -> None:
+        """Write what is batched, deliver pending notifications, release resources.
+
+        Idempotent. Results the store cannot take stay in the on-disk spool for next start.
+        """
+        if not self._started:
+            return
+        self._started = False
+        await self._flush()
+        with contextlib.suppress(StoreError):
+            await self._writer.flush()
+        await self._writer.close()
+        await self._dispatcher.drain(_DRAIN_SECONDS)
+        await self._dispatcher.close()
+        if self._owns_probes:
+            await self._probes.close()
+
+    def apply_config(self, config: Config) -> None:
+        """Adopt a reloaded configuration: reschedule changed targets, keep the others.
+
+        Notifier and alert settings take effect for the alert book built on the next start;
+        targets, intervals, concurrency of new checks and the guard change now.
+
+        Args:
+            config: the new, already validated configuration.
+        """
+        old = self._config
+        self._config = config
+        self._targets = {t.name: t for t in config.targets}
+        for name in [n for n in self._latest if n not in self._targets]:
+            del self._latest[name]
+            self.metrics.forget(name)
+        self._guard.configure(config.targets, all_fail=config.sentinel.offline_when_all_fail)
+        self._scheduler.set_targets(config.targets)
+        if old.notifiers != config.notifiers or old.sentinel != config.sentinel:
+            log.warning("notifier and sentinel settings changed: they apply after a restart")
+        log.info("config reloaded: %d target(s)", len(config.targets))
+
+    @contextlib.contextmanager
+    def _signals(self, enabled: bool) -> Iterator[None]:
+        if not enabled:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.stop)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+                pass
+        try:
+            yield
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    # ------------------------------------------------------------------ one check
+
+    async def _scheduled_check(self, target: Target) -> bool:
+        result = self._judge(target, await self._probes.run(target))
+        return not result.success
+
+    async def _timed_out(self, target: Target, elapsed: float) -> None:
+        obs = Observation(
+            response_time=_seconds(elapsed),
+            error=f"check timed out after {elapsed:.1f}s",
+        )
+        self._judge(target, obs)
+
+    async def _observe(self, target: Target) -> Observation:
+        """One probe run with a wall-clock backstop, for runs outside the scheduler."""
+        limit = target.timeout.total_seconds() + 1.0
+        try:
+            async with asyncio.timeout(limit):
+                return await self._probes.run(target)
+        except TimeoutError:
+            return Observation(
+                response_time=_seconds(limit), error=f"check timed out after {limit:.1f}s"
+            )
+
+    def _judge(self, target: Target, obs: Observation) -> CheckResult:
+        result = classify(target, obs, compile_conditions(target), now=self._clock.now())
+        result = self._guard.judge(result)
+        if self._book.is_flapping(target.name):
+            result = dataclasses.replace(result, flapping=True)
+        self.metrics.observe(result)
+        self._batch.append((target, result))
+        self._batch_ready.set()
+        if len(self._batch) >= self._batch_size:
+            self._batch_full.set()
+        return result
+
+    # ------------------------------------------------------------------ batches
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._batch_ready.wait()
+            if len(self._batch) < self._batch_size:
+                await self._full_or_timeout()
+            await self._flush()
+
+    async def _full_or_timeout(self) -> None:
+        full = asyncio.ensure_future(self._batch_full.wait())
+        tick = asyncio.ensure_future(self._clock.sleep(self._batch_interval))
+        try:
+            await asyncio.wait({full, tick}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            full.cancel()
+            tick.cancel()
+
+    async def _flush(self) -> None:
+        async with self._flush_lock:
+            while self._batch:
+                batch, self._batch = self._batch, []
+                self._batch_ready.clear()
+                self._batch_full.clear()
+                await self._write(batch)
+
+    async def _write(self, batch: list[tuple[Target, CheckResult]]) -> None:
+        results = [result for _, result in batch]
+        try:
+            if not await self._writer.write_results(results):
+                self._spooled += len(results)
+        except NephosError as exc:
+            # The spool is full or the store refused the batch: these results are lost, and
+            # the operator hears about it once per batch rather than once per result.
+            log.error("%d result(s) could not be stored: %s", len(results), exc)
+        for target, result in batch:
+            previous = self._latest.get(result.target)
+            if result.target in self._targets:
+                self._latest[result.target] = result
+            self._emit(CheckEvent(result, previous.health if previous is not None else None))
+            try:
+                alerts = await self._book.observe(target, result)
+            except NephosError as exc:
+                log.error("alert book: %s: %s", result.target, exc)
+                continue
+            for alert in alerts:
+                self._emit(AlertEvent(alert))
+
+    def _emit(self, event: SentinelEvent) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event)
+        except Exception:
+            # An output bug must not stop checking.
+            log.exception("event observer raised")
+
+    def _stats(self) -> SentinelStats:
+        stats = self._dispatcher.stats
+        return SentinelStats(
+            spool_pending=self._writer.pending(),
+            spooled_total=self._spooled,
+            notifications_delivered=stats.delivered,
+            notifications_failed=stats.failed,
+        )
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
