@@ -14,9 +14,9 @@ import enum
 import fnmatch
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from nephos.errors import ConditionSyntaxError
@@ -205,11 +205,11 @@ class Condition:
         """True when the condition holds; False or a reason in words when it does not."""
         if self.operator == "=~":
             assert self._pattern is not None
-            return _search(self._pattern, value, self._pattern.search)
+            return _holds(self._pattern.search, value)
         if self.operator in ("==", "!="):
             if self._match is _Match.GLOB:
                 assert self._pattern is not None
-                held = _search(self._pattern, value, self._pattern.match)
+                held = _holds(self._pattern.match, value)
             elif isinstance(value, tuple) and self._match is _Match.ANY:
                 held = any(equals(item, v) for item in value for v in self._values)
             else:
@@ -228,15 +228,15 @@ class Condition:
         return number >= limit
 
 
-def _search(pattern: re.Pattern[str], value: Any, how: Any) -> bool:
+def _holds(match: Callable[[str], object], value: Any) -> bool:
     # A list placeholder matches when every item does (and there is at least one).
     if isinstance(value, tuple):
-        return bool(value) and all(how(item) is not None for item in value)
-    return how(as_text(value)) is not None
+        return bool(value) and all(match(item) is not None for item in value)
+    return match(as_text(value)) is not None
 
 
-def _ms(delta: Any) -> float:
-    return float(delta.total_seconds() * 1000)
+def _ms(delta: timedelta) -> float:
+    return delta.total_seconds() * 1000
 
 
 def _tls_version(text: str) -> str:
