@@ -73,7 +73,7 @@ class SentinelMetrics:
     """
 
     def __init__(self, stats: Callable[[], SentinelStats] | None = None) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = CollectorRegistry()
         labels = ["target", "kind", "provider"]
         r = self.registry
         self.success = Gauge(

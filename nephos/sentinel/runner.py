@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -176,7 +176,7 @@ class Sentinel:
                     self.metrics_port = server.port
                     log.info("metrics on http://127.0.0.1:%d/metrics", server.port)
                 flusher = asyncio.create_task(self._flush_loop())
-                self._scheduler.set_targets(self._config.targets)
+                self._scheduler.set_targets(self._checked(self._config.targets))
                 if not self._stopping:
                     await self._scheduler.run()
             finally:
@@ -201,10 +201,10 @@ class Sentinel:
 
             async def one(target: Target) -> None:
                 async with gate:
-                    obs = await self._observe(target)
+                    obs = await self._probes.run(target)
                     results.append(self._judge(target, obs))
 
-            await asyncio.gather(*(one(t) for t in self._config.targets if t.enabled))
+            await asyncio.gather(*(one(t) for t in self._checked(self._config.targets)))
             await self._flush()
             return Health.worst([r.health for r in results])
         finally:
@@ -248,7 +248,7 @@ class Sentinel:
             del self._latest[name]
             self.metrics.forget(name)
         self._guard.configure(config.targets, all_fail=config.sentinel.offline_when_all_fail)
-        self._scheduler.set_targets(config.targets)
+        self._scheduler.set_targets(self._checked(config.targets))
         if old.notifiers != config.notifiers or old.sentinel != config.sentinel:
             log.warning("notifier and sentinel settings changed: they apply after a restart")
         log.info("config reloaded: %d target(s)", len(config.targets))
@@ -274,6 +274,11 @@ class Sentinel:
 
     # ------------------------------------------------------------------ one check
 
+    def _checked(self, targets: Iterable[Target]) -> list[Target]:
+        """The targets this sentinel probes: enabled, of a kind the probe set runs."""
+        kinds = self._probes.kinds
+        return [t for t in targets if t.enabled and t.kind in kinds]
+
     async def _scheduled_check(self, target: Target) -> bool:
         result = self._judge(target, await self._probes.run(target))
         return not result.success
@@ -284,17 +289,6 @@ class Sentinel:
             error=f"check timed out after {elapsed:.1f}s",
         )
         self._judge(target, obs)
-
-    async def _observe(self, target: Target) -> Observation:
-        """One probe run with a wall-clock backstop, for runs outside the scheduler."""
-        limit = target.timeout.total_seconds() + 1.0
-        try:
-            async with asyncio.timeout(limit):
-                return await self._probes.run(target)
-        except TimeoutError:
-            return Observation(
-                response_time=_seconds(limit), error=f"check timed out after {limit:.1f}s"
-            )
 
     def _judge(self, target: Target, obs: Observation) -> CheckResult:
         result = classify(target, obs, compile_conditions(target), now=self._clock.now())
