@@ -10,12 +10,10 @@ from nephos.errors import ConditionSyntaxError
 from nephos.model import (
     CheckKind,
     DnsInfo,
-    DnsOptions,
     Health,
     HttpOptions,
     LatencyThresholds,
     Target,
-    TcpOptions,
     TlsInfo,
 )
 from nephos.probes.base import Observation
@@ -181,53 +179,23 @@ def test_a_function_of_status_also_counts_as_reading_status() -> None:
 # --------------------------------------------------------------------------- other kinds
 
 
-def test_dns_targets_check_the_expected_rcode_and_answers() -> None:
-    target = Target(
-        name="dns",
-        kind=CheckKind.DNS,
-        address="example.com",
-        dns=DnsOptions(expected=("192.0.2.2", "192.0.2.1")),
-    )
-    good = Observation(
+def test_only_http_targets_have_an_implicit_status_rule() -> None:
+    for kind, address in ((CheckKind.TLS, "h:443"), (CheckKind.DNS, "h"), (CheckKind.TCP, "h:25")):
+        target = Target(name="t", kind=kind, address=address)
+        assert implicit_conditions(target, ()) == ()
+
+
+def test_a_dns_error_from_the_probe_makes_the_result_unhealthy() -> None:
+    target = Target(name="dns", kind=CheckKind.DNS, address="example.com")
+    obs = Observation(
         response_time=timedelta(milliseconds=9),
-        dns=DnsInfo(record_type="A", rcode="NOERROR", answers=("192.0.2.1", "192.0.2.2")),
+        dns=DnsInfo(record_type="A", rcode="NXDOMAIN"),
+        error="rcode NXDOMAIN, expected NOERROR",
     )
-    assert run(target, good).health is Health.HEALTHY
-    bad = Observation(
-        response_time=timedelta(milliseconds=9), dns=DnsInfo(record_type="A", rcode="NXDOMAIN")
-    )
-    result = run(target, bad)
-    assert result.health is Health.UNHEALTHY
-    assert result.reason.startswith('[DNS_RCODE] was "NXDOMAIN", expected == NOERROR')
-
-
-def test_tcp_targets_match_the_expect_regex_against_what_was_read() -> None:
-    target = Target(
-        name="smtp", kind=CheckKind.TCP, address="mail:25", tcp=TcpOptions(expect=r"^220 ")
-    )
-    ok = Observation(response_time=timedelta(milliseconds=4), connected=True, body=b"220 hi\r\n")
-    assert run(target, ok).success is True
-    bad = Observation(response_time=timedelta(milliseconds=4), connected=True, body=b"554 no\r\n")
-    assert run(target, bad).reason == '[BODY] was "554 no", expected =~ (?:^220 )'
-    glued = Observation(response_time=timedelta(milliseconds=4), connected=True, body=b"2201")
-    assert run(target, glued).success is False  # the trailing space of the regex is kept
-
-
-def test_tls_targets_have_no_implicit_status_rule() -> None:
-    target = Target(name="tls", kind=CheckKind.TLS, address="api.example.com:443")
-    assert implicit_conditions(target, ()) == ()
-
-
-def test_an_implicit_rule_that_cannot_parse_fails_the_check_instead_of_raising() -> None:
-    target = Target(
-        name="dns", kind=CheckKind.DNS, address="example.com", dns=DnsOptions(expected_rcode="OK")
-    )
-    with pytest.raises(ConditionSyntaxError):
-        implicit_conditions(target, ())
-    obs = Observation(response_time=timedelta(milliseconds=9), dns=DnsInfo("A", "NOERROR"))
     result = run(target, obs)
-    assert result.success is False
-    assert "unknown DNS rcode OK" in result.reason
+    assert result.health is Health.UNHEALTHY
+    assert result.reason == "rcode NXDOMAIN, expected NOERROR"
+    assert result.conditions == ()
 
 
 # --------------------------------------------------------------------------- copied fields

@@ -2,9 +2,8 @@
 
 Probes report what they saw without judging; this module judges. The order of judgement is:
 the check errored (unhealthy), a condition failed (unhealthy), otherwise the latency tier.
-Besides the configured conditions, a few implicit ones follow from the target's options
-(expected HTTP status, DNS rcode and answers, the TCP ``expect`` regex) unless a configured
-condition already reads the same placeholder.
+Besides the configured conditions, an HTTP target's status is checked against its
+``expected_status`` (or must be below 400) unless a configured condition reads ``[STATUS]``.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from nephos.errors import ConditionSyntaxError
 from nephos.model import CheckKind, CheckResult, ConditionResult, Health, Target
 from nephos.probes.base import Observation
 from nephos.probes.condition_values import ObservedValues
@@ -46,52 +44,25 @@ def _compile(texts: tuple[str, ...]) -> tuple[Condition, ...]:
 def implicit_conditions(target: Target, conditions: Sequence[Condition]) -> tuple[Condition, ...]:
     """The conditions that ``target``'s options imply, beyond the configured ``conditions``.
 
-    For HTTP: ``[STATUS] == any(<expected_status>)`` when ``expected_status`` is set,
-    otherwise ``[STATUS] < 400``. For DNS: ``[DNS_RCODE] == <expected_rcode>`` and, when
-    ``expected`` is set, ``[DNS_ANSWERS] == <expected>``. For TCP: ``[BODY] =~ <expect>``.
-    Each is skipped when a configured condition already reads its placeholder.
-
-    Raises:
-        ConditionSyntaxError: an option cannot form a condition (an unknown rcode, a bad
-            ``expect`` regex); the config loader rejects these first.
+    For HTTP, unless a configured condition reads ``[STATUS]``: ``[STATUS] == any(...)``
+    with the target's ``expected_status``, or ``[STATUS] < 400`` when it has none. The DNS
+    rcode and answers and the TCP ``expect`` regex are judged by their probes, which know how
+    to normalise records, and arrive here as ``Observation.error``.
     """
-    mentioned = frozenset(c.placeholder for c in conditions)
-    return _implicit(
-        target.kind,
-        tuple(target.http.expected_status),
-        target.dns.expected_rcode,
-        tuple(target.dns.expected),
-        target.tcp.expect,
-        mentioned,
-    )
+    if target.kind is not CheckKind.HTTP or any(
+        c.placeholder is Placeholder.STATUS for c in conditions
+    ):
+        return ()
+    return _status_rule(tuple(target.http.expected_status))
 
 
-@functools.lru_cache(maxsize=4096)
-def _implicit(
-    kind: CheckKind,
-    expected_status: tuple[int, ...],
-    expected_rcode: str,
-    expected_answers: tuple[str, ...],
-    expect: str | None,
-    mentioned: frozenset[Placeholder],
-) -> tuple[Condition, ...]:
-    texts = []
-    if kind is CheckKind.HTTP and Placeholder.STATUS not in mentioned:
-        if len(expected_status) == 1:
-            texts.append(f"[STATUS] == {expected_status[0]}")
-        elif expected_status:
-            texts.append(f"[STATUS] == any({', '.join(map(str, expected_status))})")
-        else:
-            texts.append("[STATUS] < 400")
-    if kind is CheckKind.DNS:
-        if expected_rcode and Placeholder.DNS_RCODE not in mentioned:
-            texts.append(f"[DNS_RCODE] == {expected_rcode}")
-        if expected_answers and Placeholder.DNS_ANSWERS not in mentioned:
-            texts.append(f"[DNS_ANSWERS] == {', '.join(expected_answers)}")
-    if kind is CheckKind.TCP and expect and Placeholder.BODY not in mentioned:
-        # A group keeps whitespace at the ends of the regex, which parsing would trim.
-        texts.append(f"[BODY] =~ {expect if expect == expect.strip() else f'(?:{expect})'}")
-    return tuple(parse_condition(text) for text in texts)
+@functools.lru_cache(maxsize=256)
+def _status_rule(expected: tuple[int, ...]) -> tuple[Condition, ...]:
+    if not expected:
+        return (parse_condition("[STATUS] < 400"),)
+    if len(expected) == 1:
+        return (parse_condition(f"[STATUS] == {expected[0]}"),)
+    return (parse_condition(f"[STATUS] == any({', '.join(map(str, expected))})"),)
 
 
 def classify(
@@ -100,9 +71,10 @@ def classify(
     """Judge one observation of ``target``.
 
     An error makes the result unhealthy with the error as its reason; so does any failed
-    condition, configured or implicit (see :func:`implicit_conditions`), with the failures
-    named in words. Otherwise the health is the latency tier of ``obs.response_time``.
-    ``success`` is true when there was no error and every condition passed. Never raises.
+    condition, configured or implied by the target (see :func:`implicit_conditions`), and the
+    reason names the failures in words. Otherwise the health is the latency tier of
+    ``obs.response_time``. ``success`` is true when there was no error and every condition
+    passed. Never raises.
     """
     observed = ObservedValues(obs, now)  # the body is decoded and parsed once for all
     results = tuple(c.evaluate_in(observed) for c in conditions)
@@ -141,11 +113,7 @@ def classify(
 def _implicit_results(
     target: Target, observed: ObservedValues, conditions: Sequence[Condition]
 ) -> tuple[ConditionResult, ...]:
-    try:
-        implicit = implicit_conditions(target, conditions)
-    except ConditionSyntaxError as exc:
-        # classify never raises: an option the loader should have rejected fails the check.
-        return (ConditionResult(exc.expression, False, None, f"{exc.expression}: {exc.message}"),)
+    implicit = implicit_conditions(target, conditions)
     return tuple(_explain_status_rule(c.evaluate_in(observed)) for c in implicit)
 
 
