@@ -355,6 +355,7 @@ def test_a_condition_knows_its_parts() -> None:
     assert condition.left == "len([BODY].items[0].tags)"
     assert condition.operator == ">="
     assert condition.right == "2"
+    assert condition.text == "len([BODY].items[0].tags)   >=   2"
 
 
 def test_conditions_with_the_same_text_are_equal() -> None:
@@ -400,7 +401,10 @@ def test_operators_need_no_surrounding_spaces() -> None:
         ("[BODY] =~ ok[", "invalid regular expression after =~", 13),
         ("[STATUS] == OK", "[STATUS] is compared with a number, not 'OK'", 13),
         ("[STATUS] < 5m", "[STATUS] is not a time", 12),
-        ("len([BODY]) > 2h", "len() is not a time", 15),
+        ("len([BODY]) > 2h", "len([BODY]) is not a time: 2h cannot be compared with it", 15),
+        ("[BODY].uptime > 2m", "[BODY].uptime is not a time", 17),
+        ("len([BODY].a) == big", "len([BODY].a) is compared with a number, not 'big'", 18),
+        ("[STATUS] << 3", "unknown operator <<", 10),
         ("[RESPONSE_TIME] < fast", "compared with a duration such as 48h or a number", 19),
         ("[IP] > 3", "[IP] cannot be ordered", 8),
         ("[DNS_ANSWERS] < 3", "[DNS_ANSWERS] cannot be ordered", 17),

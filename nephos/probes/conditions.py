@@ -298,12 +298,13 @@ class _Parser:
             raise self.fail(f"expected a value after {operator}", len(self.text.rstrip()))
         if right[0] in "=<>~" and right_at == self.pos:
             bad = operator + right[: len(right) - len(right.lstrip("=<>~"))]
-            raise self.fail(f"unknown operator {bad} (known: {_KNOWN_OPERATORS})", right_at - 2)
-        match, values, pattern = _Right(self, function, placeholder, operator, right_at).parse(
-            right
-        )
+            raise self.fail(
+                f"unknown operator {bad} (known: {_KNOWN_OPERATORS})", right_at - len(operator)
+            )
+        side = _Right(self, left, function, placeholder, operator, right_at)
+        match, values, pattern = side.parse(right)
         return Condition(
-            self.text, left, placeholder, path, function, operator, right, match, values,
+            self.text.strip(), left, placeholder, path, function, operator, right, match, values,
             pattern, names,
         )  # fmt: skip
 
@@ -400,14 +401,20 @@ class _Right:
     """Parses and checks the right side against what the left side can be."""
 
     def __init__(
-        self, parser: _Parser, function: str, placeholder: Placeholder, operator: str, at: int
+        self,
+        parser: _Parser,
+        left: str,
+        function: str,
+        placeholder: Placeholder,
+        operator: str,
+        at: int,
     ) -> None:
         self.parser = parser
+        self.left = left
         self.function = function
         self.placeholder = placeholder
         self.operator = operator
         self.at = at
-        self.left = f"{function}()" if function else str(placeholder)
 
     def fail(self, message: str, offset: int = 0) -> ConditionSyntaxError:
         return self.parser.fail(message, self.at + offset)
@@ -469,7 +476,7 @@ class _Right:
                 raise self.fail(f"{self.left} is not a time: {text} cannot be compared with it")
             number = ms
         if ordering and (self.function == "" and p not in _NUMERIC):
-            raise self.fail(f"{p} cannot be ordered: use == or != (or =~)")
+            raise self.fail(f"{self.left} cannot be ordered: use == or != (or =~)")
         if p is _P.TLS_VERSION and not self.function:
             text = _tls_version(text)
             number = parse_number(text)
