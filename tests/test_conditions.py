@@ -20,6 +20,7 @@ BODY = {
     "count": 7,
     "ratio": 0.5,
     "text_number": "12",
+    "decimal_text": "2.10",
     "healthy": True,
     "nothing": None,
     "items": [{"name": "a", "tags": ["x", "y"]}, {"name": "b", "tags": []}],
@@ -182,6 +183,11 @@ def test_no_dns_answers_fail_a_pattern_rather_than_pass_vacuously() -> None:
         ("[BODY].ratio < 1", True),
         ("[BODY].text_number > 10", True),  # numeric strings order as numbers, as in Gatus
         ('[BODY].text_number == "12"', True),
+        ("[BODY].text_number == 12", True),  # integer text equals an integer, as in Gatus
+        ("[BODY].text_number == 0xc", True),
+        ("[BODY].version == 2.4", False),
+        ("[BODY].decimal_text == 2.1", False),  # "2.10" is text: a version, not a number
+        ("[BODY].decimal_text == 2.10", True),
         ("[BODY].healthy == true", True),
         ("[BODY].nothing == null", True),
         ("[BODY].items[0].name == a", True),

@@ -38,6 +38,7 @@ ACTUAL_LIMIT = 100
 """Longest piece of an observed value that goes into a description; bodies can be 1 MiB."""
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\Z")
+_INTEGER = re.compile(r"[+-]?(?:\d+|0[xX][0-9a-fA-F]+)\Z")
 _HEX = re.compile(r"[+-]?0[xX][0-9a-fA-F]+\Z")
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+\Z")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -143,9 +144,12 @@ def equals(value: Any, literal: Literal) -> bool:
             return bool(value == literal.json)
         return as_text(value) == literal.text
     if literal.number is not None and not isinstance(value, bool):
-        number = as_number(value)
-        if number is not None:
-            return number == literal.number
+        if isinstance(value, (int, float)):
+            return value == literal.number
+        # Text compares as a number only when both sides are integers, as in Gatus, so that
+        # a version "2.10" never equals 2.1.
+        if isinstance(value, str) and _INTEGER.match(value) and _INTEGER.match(literal.text):
+            return parse_number(value) == literal.number
     text = as_text(value)
     # A quoted literal also matches a body that is literally the quoted JSON string.
     return text == literal.text or (literal.quoted and text == literal.raw)
