@@ -31,7 +31,19 @@ from nephos.model import (
 )
 from nephos.store.base import HotStore
 from nephos.store.sqlite_db import SqliteDatabase
-from nephos.store.sqlite_schema import from_us, iso, to_us
+from nephos.store.sqlite_schema import (
+    INSERT_EVENT,
+    INSERT_METRIC,
+    INSERT_RESULT,
+    UPSERT_ALERT,
+    UPSERT_INSTANCE,
+    UPSERT_LATEST_RESULT,
+    dumps,
+    encode_metrics,
+    encode_results,
+    from_us,
+    to_us,
+)
 
 __all__ = ["SqliteHotStore"]
 
@@ -39,23 +51,6 @@ log = logging.getLogger(__name__)
 
 
 _OPEN_STATES = (AlertState.FIRING.value, AlertState.ACKNOWLEDGED.value)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _metric_dict(point: MetricPoint) -> dict[str, Any]:
-    # to_dict() walks dataclass fields generically; ingest writes tens of thousands of points
-    # a second, so this hand-written twin (checked equal by the contract tests) is used instead.
-    return {
-        "instance": point.instance,
-        "metric": point.metric,
-        "unit": point.unit,
-        "ts": iso(point.ts),
-        "value": point.value,
-        "provider": point.provider,
-    }
 
 
 class SqliteHotStore(HotStore):
@@ -95,10 +90,7 @@ class SqliteHotStore(HotStore):
         if not payloads:
             return []
         now = to_us(self._clock.now())
-        conn.executemany(
-            "INSERT INTO events (kind, ts_us, data) VALUES (?, ?, ?)",
-            [(kind.value, now, payload) for payload in payloads],
-        )
+        conn.executemany(INSERT_EVENT, [(kind.value, now, payload) for payload in payloads])
         # One writer holds the write lock, so this transaction's seqs are consecutive and end
         # at the sequence's high-water mark.
         last = int(
@@ -115,18 +107,12 @@ class SqliteHotStore(HotStore):
             StoreUnavailable: the database is locked, full, unreadable or removed.
             StoreError: any other database failure.
         """
-        rows = [(r.target, to_us(r.ts), r.health.value, _dumps(to_dict(r))) for r in results]
+        # Encoded on the store thread: a large batch must not stall the event loop.
+        rows = await self._db.call(encode_results, results)
 
         def body(conn: sqlite3.Connection) -> list[int]:
-            conn.executemany(
-                "INSERT INTO results (target, ts_us, health, data) VALUES (?, ?, ?, ?)", rows
-            )
-            conn.executemany(
-                "INSERT INTO latest_results (target, ts_us, data) VALUES (?, ?, ?) "
-                "ON CONFLICT (target) DO UPDATE SET ts_us = excluded.ts_us, data = excluded.data "
-                "WHERE excluded.ts_us >= latest_results.ts_us",
-                [(target, ts, data) for target, ts, _, data in rows],
-            )
+            conn.executemany(INSERT_RESULT, rows)
+            conn.executemany(UPSERT_LATEST_RESULT, [(t, ts, data) for t, ts, _, data in rows])
             return self._append_events(conn, EventKind.CHECK, [row[3] for row in rows])
 
         return await self._db.write("store results", body)
@@ -141,7 +127,7 @@ class SqliteHotStore(HotStore):
             StoreUnavailable: the database is locked, full, unreadable or removed.
         """
         stored = dataclasses.replace(alert, version=alert.version + 1)
-        payload = _dumps(to_dict(stored))
+        payload = dumps(to_dict(stored))
         resolved = to_us(stored.resolved_at) if stored.resolved_at else None
 
         def body(conn: sqlite3.Connection) -> Alert:
@@ -156,13 +142,7 @@ class SqliteHotStore(HotStore):
                         f"{expected_version}, stored version is {current}"
                     )
             conn.execute(
-                "INSERT INTO alerts (id, dedup_key, state, target, started_us, updated_us, "
-                "resolved_us, version, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET dedup_key = excluded.dedup_key, "
-                "state = excluded.state, target = excluded.target, "
-                "started_us = excluded.started_us, updated_us = excluded.updated_us, "
-                "resolved_us = excluded.resolved_us, version = excluded.version, "
-                "data = excluded.data",
+                UPSERT_ALERT,
                 (
                     stored.id,
                     stored.dedup_key,
@@ -187,14 +167,10 @@ class SqliteHotStore(HotStore):
             StoreUnavailable: the database is locked, full, unreadable or removed.
             StoreError: any other database failure.
         """
-        rows = [(i.provider, i.id, _dumps(to_dict(i))) for i in instances]
+        rows = [(i.provider, i.id, dumps(to_dict(i))) for i in instances]
 
         def body(conn: sqlite3.Connection) -> list[int]:
-            conn.executemany(
-                "INSERT INTO instances (provider, id, data) VALUES (?, ?, ?) "
-                "ON CONFLICT (provider, id) DO UPDATE SET data = excluded.data",
-                rows,
-            )
+            conn.executemany(UPSERT_INSTANCE, rows)
             return self._append_events(conn, EventKind.INSTANCE, [row[2] for row in rows])
 
         return await self._db.write("store instances", body)
@@ -206,15 +182,10 @@ class SqliteHotStore(HotStore):
             StoreUnavailable: the database is locked, full, unreadable or removed.
             StoreError: any other database failure.
         """
-        rows = [(p.instance, p.metric, p.unit, p.provider, to_us(p.ts), p.value) for p in points]
-        payloads = [_dumps(_metric_dict(p)) for p in points]
+        rows, payloads = await self._db.call(encode_metrics, points)
 
         def body(conn: sqlite3.Connection) -> list[int]:
-            conn.executemany(
-                "INSERT INTO metrics (instance, metric, unit, provider, ts_us, value) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            conn.executemany(INSERT_METRIC, rows)
             return self._append_events(conn, EventKind.METRIC, payloads)
 
         return await self._db.write("store metrics", body)
@@ -407,7 +378,7 @@ class SqliteHotStore(HotStore):
             StoreUnavailable: the database is locked, full, unreadable or removed.
         """
         try:
-            text = _dumps(value)
+            text = dumps(value)
         except (TypeError, ValueError) as exc:
             raise StoreError(f"state {key!r}: value is not JSON: {exc}") from exc
 

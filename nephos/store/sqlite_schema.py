@@ -1,4 +1,4 @@
-"""The SQLite hot store's schema, its migrations, and the mapping of sqlite3 errors to ours.
+"""The SQLite hot store's schema, migrations, write statements, row encoding and error mapping.
 
 Kept apart from ``sqlite.py`` so that the store reads as behaviour and this file as data.
 Timestamps are stored as integer microseconds since the Unix epoch (UTC): they sort and
@@ -7,13 +7,26 @@ compare exactly, which RFC 3339 text with optional fractions does not.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from nephos.errors import StoreError, StoreUnavailable
+from nephos.model import CheckResult, MetricPoint, to_dict
 
 __all__ = [
+    "INSERT_EVENT",
+    "INSERT_METRIC",
+    "INSERT_RESULT",
     "SCHEMA_VERSION",
+    "UPSERT_ALERT",
+    "UPSERT_INSTANCE",
+    "UPSERT_LATEST_RESULT",
+    "dumps",
+    "encode_metrics",
+    "encode_results",
     "from_us",
     "iso",
     "map_sqlite_error",
@@ -84,6 +97,31 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 SCHEMA_VERSION = len(_MIGRATIONS)
 """The schema version this code writes (``PRAGMA user_version``)."""
+
+INSERT_EVENT = "INSERT INTO events (kind, ts_us, data) VALUES (?, ?, ?)"
+INSERT_RESULT = "INSERT INTO results (target, ts_us, health, data) VALUES (?, ?, ?, ?)"
+UPSERT_LATEST_RESULT = (
+    "INSERT INTO latest_results (target, ts_us, data) VALUES (?, ?, ?) "
+    "ON CONFLICT (target) DO UPDATE SET ts_us = excluded.ts_us, data = excluded.data "
+    "WHERE excluded.ts_us >= latest_results.ts_us"
+)
+UPSERT_ALERT = (
+    "INSERT INTO alerts (id, dedup_key, state, target, started_us, updated_us, "
+    "resolved_us, version, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET dedup_key = excluded.dedup_key, "
+    "state = excluded.state, target = excluded.target, "
+    "started_us = excluded.started_us, updated_us = excluded.updated_us, "
+    "resolved_us = excluded.resolved_us, version = excluded.version, "
+    "data = excluded.data"
+)
+UPSERT_INSTANCE = (
+    "INSERT INTO instances (provider, id, data) VALUES (?, ?, ?) "
+    "ON CONFLICT (provider, id) DO UPDATE SET data = excluded.data"
+)
+INSERT_METRIC = (
+    "INSERT INTO metrics (instance, metric, unit, provider, ts_us, value) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
 
 # Primary result codes (the low byte of an extended code) that mean "not now", not "wrong".
 _UNAVAILABLE_CODES = {
@@ -157,3 +195,40 @@ def from_us(us: int) -> datetime:
 def iso(when: datetime) -> str:
     """``when`` as RFC 3339 UTC text, exactly as :func:`nephos.model.to_dict` writes it."""
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# One encoder, built once: json.dumps() with any option builds a new encoder on every call.
+dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def encode_results(results: Sequence[CheckResult]) -> list[tuple[str, int, str, str]]:
+    """Rows for INSERT_RESULT: target, ts_us, health, the result's JSON."""
+    return [(r.target, to_us(r.ts), r.health.value, dumps(to_dict(r))) for r in results]
+
+
+def encode_metrics(points: Sequence[MetricPoint]) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """Rows for INSERT_METRIC and the points' JSON (equal to ``to_dict``) for their events."""
+    # to_dict() walks dataclass fields generically; ingest writes tens of thousands of points
+    # a second, so this is a hand-written twin of it (the contract tests check they agree).
+    # Points of one push share timestamps, so each is converted once.
+    stamps: dict[datetime, tuple[int, str]] = {}
+    rows: list[tuple[Any, ...]] = []
+    payloads: list[str] = []
+    for p in points:
+        stamp = stamps.get(p.ts)
+        if stamp is None:
+            stamp = stamps[p.ts] = (to_us(p.ts), iso(p.ts))
+        rows.append((p.instance, p.metric, p.unit, p.provider, stamp[0], p.value))
+        payloads.append(
+            dumps(
+                {
+                    "instance": p.instance,
+                    "metric": p.metric,
+                    "unit": p.unit,
+                    "ts": stamp[1],
+                    "value": p.value,
+                    "provider": p.provider,
+                }
+            )
+        )
+    return rows, payloads
