@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from nephos.clock import ManualClock
+from nephos.config.types import HotStoreConfig
 from nephos.model import AlertState, EventKind, to_dict
-from nephos.store.spool import Spool, SpoolFull, SpoolingWriter
+from nephos.store.spool import Spool, SpoolFull, SpoolingWriter, spool_dir_for
 from nephos.store.sqlite import SqliteHotStore
 from tests.test_store_contract import T0, alert, point, result
 
@@ -268,3 +269,59 @@ def test_peek_returns_one_kind_at_a_time_and_advance_moves_past_it(tmp_path: Pat
     spool.advance(3)
     assert spool.pending() == 0 and spool.peek(10) == []
     assert Spool(tmp_path, max_bytes=1 << 20).pending() == 0
+
+
+async def test_a_damaged_record_is_set_aside_and_the_rest_still_replays(
+    store: SqliteHotStore, tmp_path: Path, clock: ManualClock
+) -> None:
+    spool = Spool(tmp_path / "spool", max_bytes=1 << 20)
+    spool.append("check", [to_dict(result("api", 1))])
+    segment = next((tmp_path / "spool").glob("seg-*.jsonl"))
+    with segment.open("ab") as handle:
+        handle.write(b"#### bit rot ####\n")
+    spool.append("check", [to_dict(result("api", 2))])
+
+    w = SpoolingWriter(store, tmp_path / "spool", max_bytes=1 << 20, clock=clock)
+    await w.start()
+
+    assert w.pending() == 0
+    assert [d["ts"] for _, d in await feed(store)] == [
+        to_dict(result("api", s))["ts"] for s in (1, 2)
+    ]
+    assert b"bit rot" in (tmp_path / "spool" / "rejected.jsonl").read_bytes()
+    await w.close()
+
+
+def test_the_spool_directory_defaults_to_beside_the_store_file(tmp_path: Path) -> None:
+    beside = HotStoreConfig(path=str(tmp_path / "hot.db"))
+    assert spool_dir_for(beside) == tmp_path / "hot.db.spool"
+    chosen = HotStoreConfig(path=str(tmp_path / "hot.db"), spool_dir=str(tmp_path / "sp"))
+    assert spool_dir_for(chosen) == tmp_path / "sp"
+
+
+async def test_from_config_uses_the_configured_spool_and_cap(
+    store: SqliteHotStore, tmp_path: Path
+) -> None:
+    cfg = HotStoreConfig(path=store.path, spool_max_bytes=12345)
+    w = SpoolingWriter.from_config(store, cfg)
+    assert w.spool.directory == Path(store.path + ".spool")
+    assert w.spool.max_bytes == 12345
+
+
+async def test_concurrent_writers_during_outage_and_replay_lose_and_repeat_nothing(
+    store: SqliteHotStore, tmp_path: Path, clock: ManualClock
+) -> None:
+    w = SpoolingWriter(store, tmp_path / "spool", max_bytes=1 << 20, clock=clock, batch_size=4)
+    with outage(store):
+        await asyncio.gather(*(w.write_results([result(f"out{n}", n)]) for n in range(30)))
+    await asyncio.gather(
+        w.flush(), *(w.write_results([result(f"after{n}", 100 + n)]) for n in range(30))
+    )
+    await w.flush()
+
+    targets = [str(d["target"]) for _, d in await feed(store)]
+    assert sorted(targets) == sorted(
+        [f"out{n}" for n in range(30)] + [f"after{n}" for n in range(30)]
+    )
+    assert all(t.startswith("out") for t in targets[:30])  # accepted first, stored first
+    await w.close()

@@ -13,7 +13,7 @@ from nephos.config.types import HotStoreConfig
 from nephos.errors import ConfigError, StoreError, StoreUnavailable
 from nephos.store import open_hot_store
 from nephos.store.sqlite import SqliteHotStore
-from nephos.store.sqlite_schema import SCHEMA_VERSION
+from nephos.store.sqlite_schema import SCHEMA_VERSION, map_sqlite_error
 from tests.test_store_contract import T0, result
 
 
@@ -155,3 +155,37 @@ def test_open_hot_store_names_the_known_backends_for_an_unknown_one() -> None:
 def test_open_hot_store_rejects_unknown_sqlite_options() -> None:
     with pytest.raises(ConfigError, match="table_name"):
         open_hot_store(HotStoreConfig(options={"table_name": "x"}))
+
+
+def _error_of(conn: sqlite3.Connection, sql: str) -> sqlite3.Error:
+    try:
+        conn.execute(sql)
+    except sqlite3.Error as exc:
+        return exc
+    raise AssertionError(f"{sql} did not fail")
+
+
+def test_a_full_database_maps_to_unavailable(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "full.db")
+    conn.execute("CREATE TABLE t (x TEXT)")
+    page_count = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {page_count}")
+    exc = _error_of(conn, "INSERT INTO t VALUES (zeroblob(100000))")
+    assert isinstance(map_sqlite_error(exc, "full.db", "store"), StoreUnavailable)
+
+
+def test_a_read_only_database_maps_to_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "ro.db"
+    sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.close()
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    exc = _error_of(conn, "INSERT INTO t VALUES (1)")
+    assert isinstance(map_sqlite_error(exc, "ro.db", "store"), StoreUnavailable)
+
+
+def test_a_constraint_violation_maps_to_a_plain_store_error(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "c.db")
+    conn.execute("CREATE TABLE t (x PRIMARY KEY)")
+    conn.execute("INSERT INTO t VALUES (1)")
+    err = map_sqlite_error(_error_of(conn, "INSERT INTO t VALUES (1)"), "c.db", "store")
+    assert type(err) is StoreError
+    assert "cannot store" in str(err)

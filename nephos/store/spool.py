@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nephos.clock import Clock, SystemClock
 from nephos.errors import StoreError, StoreUnavailable
@@ -43,7 +43,10 @@ from nephos.model import (
 from nephos.store.base import HotStore
 from nephos.store.spool_file import Spool, SpoolFull, SpoolRecord
 
-__all__ = ["Spool", "SpoolFull", "SpoolRecord", "SpoolingWriter"]
+if TYPE_CHECKING:
+    from nephos.config.types import HotStoreConfig
+
+__all__ = ["Spool", "SpoolFull", "SpoolRecord", "SpoolingWriter", "spool_dir_for"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,13 @@ _LOOKUP_LIMIT = 1_000_000  # reads that check an in-doubt batch must not cut it 
 def _canonical(kind: EventKind, data: dict[str, Any]) -> str:
     # Decoding first makes ints and floats, lists and tuples compare as the store returns them.
     return json.dumps(to_dict(from_dict(_TYPES[kind], data)), sort_keys=True)
+
+
+def spool_dir_for(cfg: HotStoreConfig) -> Path:
+    """The spool directory of a hot store config: ``spool_dir``, else ``<path>.spool``."""
+    if cfg.spool_dir:
+        return Path(cfg.spool_dir).expanduser()
+    return Path(cfg.path).expanduser().with_name(Path(cfg.path).name + ".spool")
 
 
 class SpoolingWriter:
@@ -98,6 +108,17 @@ class SpoolingWriter:
         self._retry: asyncio.Task[None] | None = None
         if self.spool.pending() == 0:
             self._drained.set()
+
+    @classmethod
+    def from_config(
+        cls, store: HotStore, cfg: HotStoreConfig, *, clock: Clock | None = None
+    ) -> SpoolingWriter:
+        """The writer that ``storage.hot`` describes: its spool directory and byte cap.
+
+        Raises:
+            StoreUnavailable: the spool directory cannot be opened.
+        """
+        return cls(store, spool_dir_for(cfg), max_bytes=cfg.spool_max_bytes, clock=clock)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -235,6 +256,9 @@ class SpoolingWriter:
                 return
             except StoreUnavailable as exc:
                 log.info("hot store still unavailable (%s); next try in %.1fs", exc, delay)
+            except Exception:
+                # Retrying is the only way to keep what is spooled; say loudly why it failed.
+                log.exception("spool replay failed; next try in %.1fs", delay)
             await self._clock.sleep(delay)
             delay = min(delay * 2, self._max_backoff)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nephos.errors import StoreUnavailable
+from nephos.errors import StoreError, StoreUnavailable
 
 __all__ = ["Spool", "SpoolFull", "SpoolRecord"]
 
@@ -42,6 +42,13 @@ class SpoolRecord:
     serial: int
     kind: str
     data: dict[str, Any]
+
+
+def _serial(line: bytes) -> int | None:
+    try:
+        return int(json.loads(line)["n"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -69,6 +76,7 @@ class Spool:
 
     Raises:
         StoreUnavailable: the directory cannot be created or read.
+        StoreError: the cursor file is unreadable.
     """
 
     def __init__(
@@ -105,9 +113,13 @@ class Spool:
     def _load(self) -> None:
         cursor = self.directory / _CURSOR
         if cursor.exists():
-            saved = json.loads(cursor.read_text())
-            self.applied = int(saved.get("applied", 0))
-            self.in_doubt = int(saved.get("in_doubt", 0))
+            # Replaced atomically, so never torn; unreadable means someone edited it.
+            try:
+                saved = json.loads(cursor.read_text())
+                self.applied = int(saved.get("applied", 0))
+                self.in_doubt = int(saved.get("in_doubt", 0))
+            except (ValueError, AttributeError, TypeError) as exc:
+                raise StoreError(f"spool {self.directory}: {_CURSOR} is unreadable: {exc}") from exc
         for path in self.directory.glob(f"{_PREFIX}*{_SUFFIX}"):
             first = int(path.name[len(_PREFIX) : -len(_SUFFIX)])
             self._segments.append((first, path))
@@ -123,8 +135,11 @@ class Spool:
         data = path.read_bytes()
         good = len(data) if data.endswith(b"\n") else data.rfind(b"\n") + 1
         last = first - 1
-        for line in data[:good].splitlines():
-            last = int(json.loads(line)["n"])
+        for line in reversed(data[:good].splitlines()):
+            serial = _serial(line)
+            if serial is not None:
+                last = serial
+                break
         if good != len(data):
             log.warning("spool %s: cut a torn record (%d bytes)", path, len(data) - good)
             with path.open("r+b") as handle:
@@ -236,8 +251,16 @@ class Spool:
             with path.open("rb") as handle:
                 handle.seek(offset if path == start_path else 0)
                 for line in handle:
-                    raw = json.loads(line)
-                    serial = int(raw["n"])
+                    try:
+                        raw = json.loads(line)
+                        serial = int(raw["n"])
+                    except (ValueError, KeyError, TypeError):
+                        # Damaged on disk (not a torn tail, which load() cuts): keep the bytes
+                        # for a human, and do not let one bad line stop everything behind it.
+                        log.error("spool %s: skipped a damaged record", path)
+                        self._set_aside(line, "damaged record")
+                        self._read_pos = (path, handle.tell())
+                        continue
                     if serial <= self.applied:
                         # Skipped once after start-up; afterwards the read position is exact.
                         self._read_pos = (path, handle.tell())
@@ -270,17 +293,19 @@ class Spool:
         self._drop_applied_segments()
 
     def reject(self, records: Sequence[SpoolRecord], reason: str) -> None:
-        """Move records the store refuses for good (not an outage) to ``rejected.jsonl``."""
-        with (self.directory / _REJECTED).open("a") as handle:
-            for record in records:
-                handle.write(
-                    json.dumps(
-                        {"n": record.serial, "k": record.kind, "d": record.data, "reason": reason}
-                    )
-                    + "\n"
-                )
-            handle.flush()
-            os.fsync(handle.fileno())
+        """Copy records the store refuses for good (not an outage) to ``rejected.jsonl``."""
+        for record in records:
+            line = {"n": record.serial, "k": record.kind, "d": record.data, "reason": reason}
+            self._set_aside(json.dumps(line).encode() + b"\n", reason)
+
+    def _set_aside(self, line: bytes, reason: str) -> None:
+        try:
+            with (self.directory / _REJECTED).open("ab") as handle:
+                handle.write(line if line.endswith(b"\n") else line + b"\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            log.error("spool %s: cannot set aside a %s: %s", self.directory, reason, exc)
 
     def _drop_applied_segments(self) -> None:
         while self._segments:
