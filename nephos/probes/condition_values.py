@@ -1,26 +1,37 @@
-"""What a condition compares: resolved observation values, right-hand literals, and their text.
+"""What a condition compares: placeholders, resolved values, right-hand literals, and their text.
 
-This is the evaluation half of the condition language (``conditions.py`` is the parsing half
-and the public API). Everything here works on plain values and never raises for data that a
-monitored system sent: a missing value is a :class:`Missing` with words saying why.
+The shared ground of the condition language: ``condition_syntax.py`` parses into these types
+and ``conditions.py`` (the public API) evaluates with them. Everything here works on plain
+values and never raises for data that a monitored system sent: a missing value is a
+:class:`Missing` with words saying why.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from nephos.probes.base import Observation
 
 __all__ = [
+    "AGES",
+    "MS_VALUED",
     "NO_JSON",
+    "ORDERABLE",
+    "PHASES",
+    "TIMES",
     "Literal",
+    "Match",
     "Missing",
     "ObservedValues",
+    "Placeholder",
     "as_number",
     "as_text",
     "clip",
@@ -29,6 +40,7 @@ __all__ = [
     "parse_duration_ms",
     "parse_number",
     "show",
+    "tls_version",
 ]
 
 NO_JSON: Any = object()
@@ -45,6 +57,54 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 # Control characters from a monitored system must not break a one-line description.
 _CONTROL = {c: f"\\x{c:02x}" for c in range(32)} | {9: "\\t", 10: "\\n", 13: "\\r", 127: "\\x7f"}
 _UNIT_MS = {"ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3, "d": 86400e3}
+
+
+class Placeholder(enum.StrEnum):
+    """The values a condition can read from an observation."""
+
+    STATUS = "[STATUS]"
+    RESPONSE_TIME = "[RESPONSE_TIME]"
+    BODY = "[BODY]"
+    CERTIFICATE_EXPIRATION = "[CERTIFICATE_EXPIRATION]"
+    DNS_RCODE = "[DNS_RCODE]"
+    CONNECTED = "[CONNECTED]"
+    IP = "[IP]"
+    TLS_VERSION = "[TLS_VERSION]"
+    CERT_NOT_BEFORE = "[CERT_NOT_BEFORE]"
+    DNS_ANSWERS = "[DNS_ANSWERS]"
+    DNS_TIME = "[DNS_TIME]"
+    CONNECT_TIME = "[CONNECT_TIME]"
+    TLS_TIME = "[TLS_TIME]"
+    TTFB = "[TTFB]"
+
+
+_P = Placeholder
+PHASES: Mapping[Placeholder, str] = MappingProxyType(
+    {_P.DNS_TIME: "dns", _P.CONNECT_TIME: "connect", _P.TLS_TIME: "tls", _P.TTFB: "ttfb"}
+)
+"""The phase timing (``Observation.timings`` key) that each phase placeholder reads."""
+MS_VALUED = frozenset({_P.RESPONSE_TIME, *PHASES})  # shown as "1420 ms"
+AGES = frozenset({_P.CERTIFICATE_EXPIRATION, _P.CERT_NOT_BEFORE})  # shown as "3d4h"
+TIMES = MS_VALUED | AGES  # compare with durations
+ORDERABLE = frozenset({_P.STATUS, _P.TLS_VERSION, _P.BODY, *TIMES})  # may take < <= > >=
+
+
+class Match(enum.Enum):
+    """How the right side of a condition matches: a value, any of several, a glob, a regex."""
+
+    LITERAL = "literal"
+    ANY = "any"
+    GLOB = "glob"
+    REGEX = "regex"
+
+
+def tls_version(text: str) -> str:
+    """``TLSv1.3`` as ``1.3``, so that versions compare as numbers."""
+    cleaned = text.strip()
+    for prefix in ("TLSV", "TLS"):
+        if cleaned.upper().startswith(prefix):
+            return cleaned[len(prefix) :].strip()
+    return cleaned
 
 
 @dataclass(frozen=True, slots=True)
