@@ -212,3 +212,31 @@ async def test_metrics_are_served_on_loopback_while_running(
     assert 'nephos_target_status_code{kind="http",provider="other",target="api"} 200.0' in text
     assert 'nephos_sentinel_checks_total{result="healthy"}' in text
     assert "nephos_sentinel_schedule_jitter_seconds_count" in text
+
+
+async def test_an_edited_config_file_is_picked_up_while_running(
+    tmp_path: Path, web: HttpSim, store: HotStore
+) -> None:
+    from nephos.config import load_config
+
+    path = tmp_path / "nephos.yaml"
+    head = f"storage:\n  hot:\n    path: {tmp_path / 'hot.db'}\ntargets:\n"
+    entry = "  - name: {0}\n    url: {1}\n    interval: 1s\n"
+    path.write_text(head + entry.format("first", web.url("/ok")))
+    collector = Collector()
+    sentinel = Sentinel(
+        load_config(str(path)), store=store, clock=SystemClock(), on_event=collector
+    )
+    task = asyncio.create_task(sentinel.run(watch_config=True))
+    while not collector.checks("first"):
+        await asyncio.wait_for(collector.arrived.wait(), 10)
+        collector.arrived.clear()
+    path.write_text(
+        head + entry.format("first", web.url("/ok")) + entry.format("second", web.url("/ok"))
+    )
+    while not collector.checks("second"):
+        await asyncio.wait_for(collector.arrived.wait(), 10)
+        collector.arrived.clear()
+    sentinel.stop()
+    await asyncio.wait_for(task, 10)
+    assert [t.name for t in sentinel.config.targets] == ["first", "second"]

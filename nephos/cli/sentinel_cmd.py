@@ -1,9 +1,187 @@
-"""CLI commands: sentinel_cmd (to be written)."""
+"""``nephos sentinel run``: the checker loop in the foreground, and its live terminal output.
+
+The live output (state-change lines, alert lines, a periodic summary; or JSON lines) is shared
+with ``nephos demo`` through :class:`LiveOutput`. The loop itself is
+``nephos.sentinel.runner.Sentinel``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+
+from nephos.clock import Clock, SystemClock
+from nephos.config.types import Config
+from nephos.model import CheckResult
+from nephos.sentinel.events import AlertEvent, CheckEvent, SentinelEvent
+from nephos.sentinel.output import (
+    FleetTally,
+    alert_word,
+    format_latency,
+    format_time,
+    one_line,
+    state_label,
+)
+
+__all__ = ["ConfigOption", "LiveOutput", "load_cli_config", "register", "run_sentinel"]
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", envvar="NEPHOS_CONFIG", help="Config file (default: looked up)."
+    ),
+]
+
+
+def load_cli_config(path: Path | None) -> Config:
+    """The config named on the command line, or found by the documented lookup order.
+
+    Raises:
+        ConfigError: no config file was found, or it does not validate.
+    """
+    from nephos.config import load_config
+
+    return load_config(str(path) if path is not None else None)
+
+
+class LiveOutput:
+    """Prints sentinel events: readable lines on a terminal, or JSON lines.
+
+    Args:
+        console: where lines go.
+        json_lines: print every event as one JSON object per line instead.
+        every_result: print every result, not only state changes (used for pipes and --once).
+    """
+
+    def __init__(self, console: Console, *, json_lines: bool, every_result: bool = False) -> None:
+        self.console = console
+        self.json_lines = json_lines
+        self.every_result = every_result
+        self.tally = FleetTally()
+
+    def __call__(self, event: SentinelEvent) -> None:
+        """Print one event (the sentinel's ``on_event``)."""
+        self.tally.add(event)
+        if self.json_lines:
+            # Plain print: Rich would wrap long lines and break the JSON.
+            sys.stdout.write(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
+            sys.stdout.flush()
+            return
+        if isinstance(event, CheckEvent):
+            if event.changed or self.every_result:
+                self.console.print(self._check_line(event.result), highlight=False)
+        elif isinstance(event, AlertEvent):
+            alert = event.alert
+            self.console.print(
+                f"[dim]{format_time(alert.updated_at)}[/dim] [bold]alert[/bold] "
+                f"{escape(alert.id)} {alert_word(alert)} [bold]{escape(alert.target)}[/bold]"
+                f"  {escape(one_line(alert.title))}",
+                highlight=False,
+            )
+
+    @staticmethod
+    def _check_line(result: CheckResult) -> str:
+        label = state_label(result.health, offline=result.sentinel_offline)
+        reason = f"  [dim]{escape(one_line(result.reason))}[/dim]" if result.reason else ""
+        return (
+            f"[dim]{format_time(result.ts)}[/dim] [{label.style}]{label.glyph} "
+            f"{label.word:<8}[/{label.style}] [bold]{escape(result.target)}[/bold]  "
+            f"{format_latency(result.latency_ms)}{reason}"
+        )
+
+    def summary(self) -> None:
+        """Print the compact fleet summary line (not in JSON mode)."""
+        if not self.json_lines:
+            self.console.print(f"[dim]── {escape(self.tally.summary())}[/dim]", highlight=False)
+
+    async def summaries(self, every: float, clock: Clock) -> None:
+        """Print the summary every ``every`` seconds until cancelled."""
+        while True:
+            await clock.sleep(every)
+            self.summary()
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """Log records as one line each on stderr: warnings by default, info with ``verbose``."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+async def run_sentinel(
+    config: Config,
+    output: LiveOutput,
+    *,
+    once: bool,
+    metrics_port: int | None,
+    summary_every: float = 60.0,
+    clock: Clock | None = None,
+) -> int:
+    """Open the store and run the sentinel with ``output``; the process exit code.
+
+    Raises:
+        BackendError: the store could not be opened, or the metrics port not bound.
+        ConfigError: a notifier cannot be built.
+    """
+    from nephos.sentinel.runner import Sentinel
+    from nephos.store import open_hot_store
+
+    clock = clock or SystemClock()
+    store = open_hot_store(config.storage.hot, clock=clock)
+    await store.open()
+    try:
+        sentinel = Sentinel(config, store=store, clock=clock, on_event=output)
+        if once:
+            health = await sentinel.run_once()
+            output.summary()
+            return health.exit_code
+        ticker = asyncio.create_task(output.summaries(summary_every, clock))
+        try:
+            await sentinel.run(metrics_port=metrics_port, handle_signals=True, watch_config=True)
+        finally:
+            ticker.cancel()
+        output.summary()
+        return 0
+    finally:
+        await store.close()
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add ``nephos sentinel run`` to ``app``."""
+    group = typer.Typer(help="The checker loop.", no_args_is_help=True)
+
+    @group.command("run")
+    def run(
+        config: ConfigOption = None,
+        once: Annotated[
+            bool, typer.Option("--once", help="One round of every target; exit 0, 1 or 2.")
+        ] = False,
+        json_lines: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+        metrics_port: Annotated[
+            int | None,
+            typer.Option("--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:N."),
+        ] = None,
+        no_serve: Annotated[
+            bool, typer.Option("--no-serve", help="Do not serve the live-stream hub.")
+        ] = False,
+        verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+    ) -> int:
+        """Check every configured target on its schedule until Ctrl-C (or once, with --once)."""
+        del no_serve  # the hub is not served by the sentinel yet; accepted for scripts' sake
+        configure_logging(verbose)
+        cfg = load_cli_config(config)
+        console = Console(highlight=False)
+        output = LiveOutput(console, json_lines=json_lines, every_result=once)
+        return asyncio.run(run_sentinel(cfg, output, once=once, metrics_port=metrics_port))
+
+    app.add_typer(group, name="sentinel")

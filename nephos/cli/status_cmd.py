@@ -1,9 +1,186 @@
-"""CLI commands: status_cmd (to be written)."""
+"""``nephos status``: current health by provider and target from the hot store, worst first.
+
+Reads only: the newest result per target and the open alerts. The exit code is the worst
+health's (0, 1, 2); a store that cannot be opened exits 4 with one line on stderr.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from nephos.cli.sentinel_cmd import ConfigOption, load_cli_config
+from nephos.clock import SystemClock
+from nephos.config.types import Config
+from nephos.errors import StoreError
+from nephos.model import Alert, AlertState, CheckResult, Health, to_dict
+from nephos.sentinel.output import format_latency, one_line, state_label
+
+__all__ = ["FleetStatus", "ProviderStatus", "TargetStatus", "read_status", "register"]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetStatus:
+    """One target's newest result and its open alerts."""
+
+    result: CheckResult
+    alerts: tuple[Alert, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of one target row."""
+        r = self.result
+        return {
+            "target": r.target,
+            "kind": r.kind.value,
+            "health": r.health.value,
+            "sentinel_offline": r.sentinel_offline,
+            "last_check": to_dict(r)["ts"],
+            "latency_ms": round(r.latency_ms, 3),
+            "status_code": r.status_code,
+            "reason": r.reason,
+            "alerts": [{"id": a.id, "state": a.state.value, "title": a.title} for a in self.alerts],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderStatus:
+    """The targets of one provider, worst first."""
+
+    provider: str
+    targets: tuple[TargetStatus, ...] = field(default_factory=tuple)
+
+    @property
+    def health(self) -> Health:
+        """The worst health of its targets."""
+        return Health.worst([t.result.health for t in self.targets])
+
+
+@dataclass(frozen=True, slots=True)
+class FleetStatus:
+    """Every provider, worst first, and the fleet's worst health."""
+
+    providers: tuple[ProviderStatus, ...]
+
+    @property
+    def health(self) -> Health:
+        """The worst health of the fleet; healthy with no results."""
+        return Health.worst([p.health for p in self.providers])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` document."""
+        return {
+            "health": self.health.value,
+            "targets": sum(len(p.targets) for p in self.providers),
+            "providers": [
+                {
+                    "provider": p.provider,
+                    "health": p.health.value,
+                    "targets": [t.to_dict() for t in p.targets],
+                }
+                for p in self.providers
+            ],
+        }
+
+
+def build_status(results: list[CheckResult], alerts: list[Alert]) -> FleetStatus:
+    """Group ``results`` by provider, attach open ``alerts`` by target, sort worst first."""
+    by_target: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        by_target.setdefault(alert.target, []).append(alert)
+    providers: dict[str, list[TargetStatus]] = {}
+    for result in results:
+        row = TargetStatus(result, tuple(by_target.get(result.target, ())))
+        providers.setdefault(result.provider, []).append(row)
+
+    def worst_first(row: TargetStatus) -> tuple[int, str]:
+        return (-row.result.health.rank, row.result.target)
+
+    groups = [
+        ProviderStatus(name, tuple(sorted(rows, key=worst_first)))
+        for name, rows in providers.items()
+    ]
+    groups.sort(key=lambda p: (-p.health.rank, p.provider))
+    return FleetStatus(tuple(groups))
+
+
+async def read_status(config: Config) -> FleetStatus:
+    """The fleet status from the configured hot store.
+
+    Raises:
+        StoreError: the store cannot be opened or read (exit 4).
+    """
+    from nephos.store import open_hot_store
+
+    store = open_hot_store(config.storage.hot, clock=SystemClock())
+    await store.open()
+    try:
+        results = await store.latest_results()
+        alerts = await store.alerts(states=[AlertState.FIRING, AlertState.ACKNOWLEDGED])
+    finally:
+        await store.close()
+    return build_status(results, alerts)
+
+
+def require_store(config: Config) -> None:
+    """Fail early, rather than create an empty store, when the embedded store file is missing.
+
+    Raises:
+        StoreError: the SQLite file does not exist.
+    """
+    hot = config.storage.hot
+    if hot.backend == "sqlite" and not Path(hot.path).expanduser().exists():
+        raise StoreError(f"no hot store at {hot.path} (has `nephos sentinel run` run yet?)")
+
+
+def render(status: FleetStatus, console: Console) -> None:
+    """Print ``status`` as one table, providers as sections."""
+    if not status.providers:
+        console.print("no results yet: run `nephos sentinel run` first")
+        return
+    label = state_label(status.health)
+    console.print(f"fleet [{label.style}]{label}[/{label.style}]")
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for column in ("provider", "state", "target", "last check", "latency", "alerts", "reason"):
+        table.add_column(column, no_wrap=column != "reason", overflow="fold")
+    for provider in status.providers:
+        for row in provider.targets:
+            r = row.result
+            state = state_label(r.health, offline=r.sentinel_offline)
+            alerts = ", ".join(a.id for a in row.alerts)
+            table.add_row(
+                escape(provider.provider),
+                f"[{state.style}]{state}[/{state.style}]",
+                escape(r.target),
+                r.ts.strftime("%Y-%m-%d %H:%M:%S"),
+                format_latency(r.latency_ms),
+                escape(alerts),
+                escape(one_line(r.reason, 80)),
+            )
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to app."""
+    """Add ``nephos status`` to ``app``."""
+    @app.command("status")
+    def status(
+        config: ConfigOption = None,
+        json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> int:
+        """Current health by provider and target, worst first; exit code by the worst."""
+        cfg = load_cli_config(config)
+        require_store(cfg)
+        fleet = asyncio.run(read_status(cfg))
+        if json_out:
+            sys.stdout.write(json.dumps(fleet.to_dict(), indent=2) + "\n")
+        else:
+            render(fleet, Console(highlight=False))
+        return fleet.health.exit_code

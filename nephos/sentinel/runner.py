@@ -17,10 +17,11 @@ import signal
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nephos.clock import Clock
 from nephos.config.types import Config
-from nephos.errors import NephosError, StoreError
+from nephos.errors import ConfigError, NephosError, StoreError
 from nephos.model import CheckResult, Health, Target
 from nephos.notify.dispatch import Dispatcher
 from nephos.probes.base import Observation
@@ -34,7 +35,10 @@ from nephos.sentinel.scheduler import Scheduler
 from nephos.store.base import HotStore
 from nephos.store.spool import SpoolingWriter
 
-__all__ = ["Sentinel"]
+if TYPE_CHECKING:
+    from nephos.config.reload import ConfigWatcher
+
+__all__ = ["Sentinel", "spool_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -154,13 +158,21 @@ class Sentinel:
         await self._writer.start()
         await self._book.load()
 
-    async def run(self, *, metrics_port: int | None = None, handle_signals: bool = False) -> None:
+    async def run(
+        self,
+        *,
+        metrics_port: int | None = None,
+        handle_signals: bool = False,
+        watch_config: bool = False,
+    ) -> None:
         """Check on schedule until :meth:`stop`, then flush everything and close.
 
         Args:
             metrics_port: serve Prometheus metrics on 127.0.0.1 at this port (0: any free
                 port); None uses the config's ``sentinel.metrics_port``.
             handle_signals: stop gracefully on SIGINT and SIGTERM.
+            watch_config: reload the config file when it changes and on SIGHUP; a file that
+                does not validate is logged and the running config stays.
 
         Raises:
             BackendError: the metrics port could not be bound, or the store could not be read.
@@ -168,6 +180,7 @@ class Sentinel:
         port = metrics_port if metrics_port is not None else self._config.sentinel.metrics_port
         server = MetricsServer(self.metrics, port) if port is not None else None
         flusher: asyncio.Task[None] | None = None
+        watcher = self._watcher() if watch_config else None
         with self._signals(handle_signals):
             try:
                 await self.start()
@@ -175,11 +188,15 @@ class Sentinel:
                     await server.start()
                     self.metrics_port = server.port
                     log.info("metrics on http://127.0.0.1:%d/metrics", server.port)
+                if watcher is not None:
+                    await watcher.start(self._config)
                 flusher = asyncio.create_task(self._flush_loop())
                 self._scheduler.set_targets(self._checked(self._config.targets))
                 if not self._stopping:
                     await self._scheduler.run()
             finally:
+                if watcher is not None:
+                    await watcher.stop()
                 if flusher is not None:
                     flusher.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -253,16 +270,31 @@ class Sentinel:
             log.warning("notifier and sentinel settings changed: they apply after a restart")
         log.info("config reloaded: %d target(s)", len(config.targets))
 
+    def _watcher(self) -> ConfigWatcher | None:
+        from nephos.config.reload import ConfigWatcher
+
+        if self._config.source is None:
+            return None
+
+        async def changed(config: Config) -> None:
+            self.apply_config(config)
+
+        async def rejected(exc: ConfigError) -> None:
+            log.error("config not reloaded, the running one stays: %s", exc)
+
+        return ConfigWatcher(self._config.source, changed, rejected, clock=self._clock)
+
     @contextlib.contextmanager
     def _signals(self, enabled: bool) -> Iterator[None]:
         if not enabled:
             yield
             return
         loop = asyncio.get_running_loop()
+        handlers = {signal.SIGINT: self.stop, signal.SIGTERM: self.stop}
         installed = []
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig, handler in handlers.items():
             try:
-                loop.add_signal_handler(sig, self.stop)
+                loop.add_signal_handler(sig, handler)
                 installed.append(sig)
             except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
                 pass

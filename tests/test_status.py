@@ -1,0 +1,94 @@
+"""``nephos sentinel run --once`` and ``nephos status`` as a user runs them: subprocesses, real
+servers, a real store; exit codes and JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from nephos.sim.http_server import HttpSim, Respond
+
+
+@pytest.fixture
+async def web() -> AsyncIterator[HttpSim]:
+    sim = HttpSim()
+    sim.add_route("/ok", Respond(200, body="fine"))
+    sim.add_route("/down", Respond(503, body="no"))
+    async with sim:
+        yield sim
+
+
+async def nephos(*args: str) -> tuple[int, str, str]:
+    """Run the CLI in a subprocess without blocking the loop that serves the test's servers."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "nephos",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def _write_config(tmp_path: Path, sim: HttpSim, targets: dict[str, str]) -> Path:
+    lines = [
+        "storage:",
+        "  hot:",
+        f"    path: {tmp_path / 'hot.db'}",
+        "sentinel:",
+        "  timeout: 2s",
+        "targets:",
+    ]
+    for name, path in targets.items():
+        lines += [f"  - name: {name}", f"    url: {sim.url(path)}", "    provider: vultr"]
+    config = tmp_path / "nephos.yaml"
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+async def test_status_lists_targets_worst_first_and_exits_by_the_worst_health(
+    tmp_path: Path, web: HttpSim
+) -> None:
+    config = _write_config(tmp_path, web, {"alpha": "/ok", "beta": "/down"})
+    code, out, _ = await nephos("sentinel", "run", "--once", "--json", "-c", str(config))
+    assert code == 2
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert {d["result"]["target"] for d in lines if d["type"] == "check"} == {"alpha", "beta"}
+
+    code, out, _ = await nephos("status", "--json", "-c", str(config))
+    assert code == 2
+    status = json.loads(out)
+    assert status["health"] == "unhealthy"
+    [vultr] = status["providers"]
+    assert [t["target"] for t in vultr["targets"]] == ["beta", "alpha"]
+    assert vultr["targets"][0]["status_code"] == 503
+    assert vultr["targets"][0]["last_check"].endswith("Z")
+
+
+async def test_a_healthy_fleet_exits_zero_and_reads_as_ok(tmp_path: Path, web: HttpSim) -> None:
+    config = _write_config(tmp_path, web, {"alpha": "/ok"})
+    code, out, _ = await nephos("sentinel", "run", "--once", "-c", str(config))
+    assert code == 0
+    assert "● ok" in out
+    code, out, _ = await nephos("status", "-c", str(config))
+    assert code == 0
+    assert "alpha" in out
+    assert "● ok" in out
+
+
+async def test_status_without_a_store_says_so_in_one_line_and_exits_4(tmp_path: Path) -> None:
+    config = tmp_path / "nephos.yaml"
+    config.write_text(f"storage:\n  hot:\n    path: {tmp_path / 'missing' / 'hot.db'}\n")
+    code, out, err = await nephos("status", "-c", str(config))
+    assert code == 4
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "no hot store at" in err
