@@ -11,14 +11,14 @@ neither repeats nor forgets anything. Words for titles and messages live in ``al
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from nephos.clock import Clock
 from nephos.config.types import SentinelConfig
-from nephos.errors import StoreError, StoreUnavailable, UsageError
+from nephos.errors import UsageError
 from nephos.model import (
     Alert,
     AlertRule,
@@ -26,13 +26,13 @@ from nephos.model import (
     AlertState,
     CheckResult,
     Health,
-    Severity,
     Target,
 )
 from nephos.notify.dispatch import Dispatcher
 from nephos.sentinel import alert_text
+from nephos.sentinel.alert_certs import CertificateReminders
+from nephos.sentinel.alert_ledger import AlertLedger, Step, close, emit, mute_reason
 from nephos.sentinel.flapping import FlapDetector, FlapVerdict
-from nephos.sentinel.ids import allocate_alert_id
 from nephos.sentinel.maintenance import in_maintenance
 from nephos.store.base import HotStore
 
@@ -41,11 +41,8 @@ __all__ = ["AlertBook", "RootCause", "rule_dedup_key"]
 RootCause = Callable[[Target], Alert | None]
 """Given a target, the open alert that explains its failure (e.g. its instance is down)."""
 
-_OPEN = (AlertState.FIRING, AlertState.ACKNOWLEDGED)
 _STATE_PREFIX = "alertbook:"
 _REFRESH = timedelta(seconds=30)  # how stale the cache of open alerts may get
-_MAX_MUTED_RECORDS = 20
-_CONFLICT_RETRIES = 3
 
 
 def rule_dedup_key(target: str, rule_index: int) -> str:
@@ -58,10 +55,6 @@ def rule_dedup_key(target: str, rule_index: int) -> str:
     return f"{target}|{rule_index}|down"
 
 
-def _cert_key(target: str, not_after: datetime) -> str:
-    return f"{target}|cert|{alert_text.iso(not_after)}"
-
-
 @dataclass(slots=True)
 class _Counters:
     failures: int = 0
@@ -72,6 +65,7 @@ class _Counters:
 class _TargetState:
     flap: FlapDetector
     counters: dict[int, _Counters] = field(default_factory=dict)
+    saved: dict[str, Any] | None = None  # the last snapshot written, to skip no-op writes
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -81,7 +75,7 @@ class _TargetState:
 
 
 @dataclass(frozen=True, slots=True)
-class _Step:
+class _Observation:
     """Everything one rule needs to judge one result."""
 
     now: datetime
@@ -114,9 +108,6 @@ class _Step:
         return health is Health.HEALTHY or (not self.rule.on_degraded and health is Health.DEGRADED)
 
 
-Change = Callable[[Alert], "tuple[Alert, list[str]] | None"]
-
-
 class AlertBook:
     """Opens, updates and resolves alerts from check results; sends their notifications."""
 
@@ -142,14 +133,14 @@ class AlertBook:
                 are marked ``suppressed_by`` and not notified.
         """
         self._store = store
-        self._dispatcher = dispatcher
         self._clock = clock
         self._settings = settings
-        self._rng = rng or random.Random()
         self._root_cause = root_cause
-        self._open: dict[str, Alert] = {}  # dedup key -> open alert
+        self._ledger = AlertLedger(store, dispatcher, rng or random.Random())
+        self._certificates = CertificateReminders(
+            self._ledger, store, settings.certificate_reminders
+        )
         self._targets: dict[str, _TargetState] = {}
-        self._certs_sent: dict[str, set[int]] = {}
         self._loaded_at: datetime | None = None
 
     # ------------------------------------------------------------------ state
@@ -163,14 +154,8 @@ class AlertBook:
         Raises:
             StoreError: the store could not be read.
         """
-        alerts = await self._store.alerts(states=list(_OPEN), limit=100_000)
-        fresh: dict[str, Alert] = {}
-        for alert in alerts:  # newest first: keep the newest per key
-            fresh.setdefault(alert.dedup_key, alert)
-        for key, gone in self._open.items():
-            if key not in fresh:
-                self._reset_counters(gone)
-        self._open = fresh
+        for gone in await self._ledger.load():
+            self._reset_counters(gone)
         self._loaded_at = self._clock.now()
 
     def _reset_counters(self, alert: Alert) -> None:
@@ -192,6 +177,7 @@ class AlertBook:
                 for index, pair in dict(saved.get("counters") or {}).items():
                     if isinstance(pair, list) and len(pair) == 2:
                         state.counters[int(index)] = _Counters(int(pair[0]), int(pair[1]))
+                state.saved = state.snapshot()
             self._targets[name] = state
         return state
 
@@ -206,7 +192,7 @@ class AlertBook:
 
     def open_alerts(self) -> list[Alert]:
         """The firing and acknowledged alerts, as last seen."""
-        return list(self._open.values())
+        return self._ledger.values()
 
     def _rules(self, target: Target) -> tuple[AlertRule, ...]:
         return target.alerts or self._settings.default_alerts or (AlertRule(),)
@@ -244,33 +230,44 @@ class AlertBook:
         changed: list[Alert] = []
         for index, rule in enumerate(self._rules(target)):
             counters = state.counters.setdefault(index, _Counters())
-            step = _Step(now, target, result, index, rule, counters, verdict, muted, root, recent)
+            step = _Observation(
+                now, target, result, index, rule, counters, verdict, muted, root, recent
+            )
             if step.failing:
                 counters.failures, counters.successes = counters.failures + 1, 0
             elif step.passing:
-                counters.failures, counters.successes = 0, counters.successes + 1
+                # Capped: counting past the threshold changes nothing, and a steady state
+                # then leaves nothing new to write.
+                successes = min(counters.successes + 1, rule.success_threshold)
+                counters.failures, counters.successes = 0, successes
             alert = await self._observe_rule(step)
             if alert is not None:
                 changed.append(alert)
-        changed.extend(await self._observe_certificate(target, result, now, muted))
-        await self._store.set_state(f"{_STATE_PREFIX}target:{target.name}", state.snapshot())
+        notify = tuple(dict.fromkeys(n for r in self._rules(target) for n in r.notify))
+        changed.extend(
+            await self._certificates.observe(target, result, now, muted=muted, notify=notify)
+        )
+        snapshot = state.snapshot()
+        if snapshot != state.saved:
+            await self._store.set_state(f"{_STATE_PREFIX}target:{target.name}", snapshot)
+            state.saved = snapshot
         return changed
 
-    async def _observe_rule(self, step: _Step) -> Alert | None:
+    async def _observe_rule(self, step: _Observation) -> Alert | None:
         key = rule_dedup_key(step.target.name, step.index)
-        alert = self._open.get(key)
+        alert = self._ledger.get(key)
         if alert is None:
             if step.flap_relevant or (
                 step.failing and step.counters.failures >= step.rule.failure_threshold
             ):
                 return await self._open_rule_alert(key, step)
             return None
-        return await self._update(alert, lambda current: self._advance(current, step))
+        return await self._ledger.update(alert, lambda current: self._advance(current, step))
 
-    async def _open_rule_alert(self, key: str, step: _Step) -> Alert:
+    async def _open_rule_alert(self, key: str, step: _Observation) -> Alert:
         now, result = step.now, step.result
         alert = Alert(
-            id=await allocate_alert_id(self._store, self._rng),
+            id=await self._ledger.new_id(),
             dedup_key=key,
             target=step.target.name,
             source=AlertSource.SENTINEL,
@@ -288,14 +285,14 @@ class AlertBook:
             facts=alert_text.rule_facts(step.rule, step.index, result, step.counters.failures),
         )
         event = "flapping" if step.flap_relevant else "firing"
-        alert, events = self._emit(alert, event, step.muted, now)
-        return await self._insert(alert, step.rule.notify, events)
+        alert, events = emit(alert, event, step.muted, now)
+        return await self._ledger.insert(alert, step.rule.notify, events)
 
     @staticmethod
     def _suppressor(root: Alert | None, own_id: str | None) -> str | None:
         return root.id if root is not None and root.id != own_id else None
 
-    def _advance(self, alert: Alert, step: _Step) -> tuple[Alert, list[str]] | None:
+    def _advance(self, alert: Alert, step: _Observation) -> Step | None:
         """The next version of an open rule alert after ``step``, and what to notify."""
         if alert.state is AlertState.RESOLVED:
             return None
@@ -307,7 +304,7 @@ class AlertBook:
         )
         events: list[str] = []
         if step.flap_relevant:
-            new, events = self._emit(new, "flapping", step.muted, now)
+            new, events = emit(new, "flapping", step.muted, now)
         if step.passing and step.counters.successes >= rule.success_threshold and not new.flapping:
             new = replace(
                 new,
@@ -318,13 +315,13 @@ class AlertBook:
             )
             # Nobody hears of a recovery from an alert they were never told about.
             if rule.send_on_resolved and alert.notify_count > 0:
-                new, events = self._emit(new, "resolved", step.muted, now, events)
+                new, events = emit(new, "resolved", step.muted, now, events)
         elif step.failing and new.state is AlertState.FIRING and not step.flap_relevant:
-            if new.notify_count == 0 and self._mute_reason(new, "firing", step.muted) is None:
+            if new.notify_count == 0 and mute_reason(new, "firing", step.muted) is None:
                 # Announced late: it was muted (maintenance, root cause, flapping) until now.
-                new, events = self._emit(new, "firing", step.muted, now, events)
+                new, events = emit(new, "firing", step.muted, now, events)
             elif new.notify_count > 0 and self._reminder_due(new, rule, now, step.muted):
-                new, events = self._emit(new, "reminder", step.muted, now, events)
+                new, events = emit(new, "reminder", step.muted, now, events)
         if new == alert:
             return None
         facts = dict(new.facts)
@@ -337,117 +334,10 @@ class AlertBook:
     def _reminder_due(self, alert: Alert, rule: AlertRule, now: datetime, muted: bool) -> bool:
         if rule.reminder_interval is None or rule.reminder_interval <= timedelta(0):
             return False
-        if self._mute_reason(alert, "reminder", muted) is not None:
+        if mute_reason(alert, "reminder", muted) is not None:
             return False  # muted reminders are skipped, not recorded, to avoid a write per check
         last = alert.last_notified_at or alert.started_at
         return now - last >= rule.reminder_interval
-
-    @staticmethod
-    def _mute_reason(alert: Alert, event: str, muted: bool) -> str | None:
-        if muted:
-            return "maintenance"
-        if alert.suppressed_by is not None:
-            return f"suppressed by {alert.suppressed_by}"
-        if alert.flapping and event in ("firing", "resolved"):
-            return "flapping"
-        return None
-
-    def _emit(
-        self,
-        alert: Alert,
-        event: str,
-        muted: bool,
-        now: datetime,
-        events: Sequence[str] = (),
-    ) -> tuple[Alert, list[str]]:
-        """Mark ``event`` as sent on ``alert``, or record in its facts why it was muted."""
-        reason = self._mute_reason(alert, event, muted)
-        if reason is not None:
-            records = list(alert.facts.get("muted", []))
-            records.append({"event": event, "at": alert_text.iso(now), "reason": reason})
-            facts = {**alert.facts, "muted": records[-_MAX_MUTED_RECORDS:]}
-            return replace(alert, facts=facts), list(events)
-        sent = replace(alert, last_notified_at=now, notify_count=alert.notify_count + 1)
-        return sent, [*events, event]
-
-    # ------------------------------------------------------------------ certificates
-
-    async def _observe_certificate(
-        self, target: Target, result: CheckResult, now: datetime, muted: bool
-    ) -> list[Alert]:
-        not_after = result.tls.leaf_not_after if result.tls is not None else None
-        if not_after is None:
-            return []
-        key = _cert_key(target.name, not_after)
-        notify = tuple(dict.fromkeys(n for r in self._rules(target) for n in r.notify))
-        changed: list[Alert] = []
-        prefix = f"{target.name}|cert|"
-        for other_key, other in list(self._open.items()):
-            if other_key.startswith(prefix) and other_key != key:  # the certificate was renewed
-                done = await self._update(
-                    other,
-                    lambda cur: self._close(cur, now, alert_text.renewed_message(target), muted),
-                )
-                if done is not None:
-                    changed.append(done)
-        thresholds = sorted(set(self._settings.certificate_reminders))
-        days_left = (not_after - now) / timedelta(days=1)
-        due = [t for t in thresholds if days_left <= t]
-        if not due:
-            return changed
-        sent = await self._cert_sent(key)
-        tightest = min(due)
-        alert = self._open.get(key)
-        if tightest in sent or (muted and alert is not None):
-            return changed
-        severity = Severity.CRITICAL if tightest == thresholds[0] else Severity.WARNING
-        text = alert_text.certificate_text(target, result, days_left, tightest)
-        if alert is None:
-            alert = Alert(
-                id=await allocate_alert_id(self._store, self._rng),
-                dedup_key=key,
-                target=target.name,
-                source=AlertSource.CERTIFICATE,
-                state=AlertState.FIRING,
-                severity=severity,
-                title=text.title,
-                message=text.message,
-                started_at=now,
-                updated_at=now,
-                condition="[CERTIFICATE_EXPIRATION]",
-                value=f"{days_left:.1f}d",
-                provider=target.provider,
-                facts={**text.facts, "notify": list(notify)},
-            )
-            alert, events = self._emit(alert, "certificate", muted, now)
-            changed.append(await self._insert(alert, notify, events))
-        else:
-            base = replace(
-                alert,
-                severity=severity,
-                title=text.title,
-                message=text.message,
-                value=f"{days_left:.1f}d",
-                updated_at=now,
-                facts={**alert.facts, **text.facts},
-            )
-            updated = await self._update(
-                alert, lambda cur: self._emit(_merge(cur, base), "certificate", muted, now)
-            )
-            if updated is not None:
-                changed.append(updated)
-        if not muted:  # a muted reminder is sent once the window is over
-            sent.update(due)
-            await self._store.set_state(f"{_STATE_PREFIX}cert:{key}", sorted(sent))
-        return changed
-
-    async def _cert_sent(self, key: str) -> set[int]:
-        sent = self._certs_sent.get(key)
-        if sent is None:
-            saved = await self._store.get_state(f"{_STATE_PREFIX}cert:{key}")
-            sent = {int(t) for t in saved} if isinstance(saved, list) else set()
-            self._certs_sent[key] = sent
-        return sent
 
     # ------------------------------------------------------------------ manual
 
@@ -465,7 +355,7 @@ class AlertBook:
         if alert.state is AlertState.RESOLVED:
             raise UsageError(f"alert {alert_id} is already resolved")
 
-        def change(cur: Alert) -> tuple[Alert, list[str]] | None:
+        def change(cur: Alert) -> Step | None:
             if cur.state is not AlertState.FIRING:
                 return None
             now = self._clock.now()
@@ -473,11 +363,13 @@ class AlertBook:
                 cur, state=AlertState.ACKNOWLEDGED, acknowledged_at=now, updated_at=now
             ), ["acknowledged"]
 
-        return await self._update(alert, change) or await self._get(alert_id)
+        return await self._ledger.update(alert, change) or await self._get(alert_id)
 
     async def resolve(self, alert_id: str) -> Alert:
-        """Resolve an alert by hand; a target still failing opens a new one after
-        ``failure_threshold`` more failures.
+        """Resolve an alert by hand.
+
+        A target that is still failing opens a new alert after ``failure_threshold`` more
+        failures.
 
         Args:
             alert_id: e.g. ``al-7f3k2q``.
@@ -488,88 +380,15 @@ class AlertBook:
         """
         alert = await self._get(alert_id)
         now = self._clock.now()
-        updated = await self._update(
-            alert, lambda cur: self._close(cur, now, None, False, manual=True)
+        updated = await self._ledger.update(
+            alert, lambda cur: close(cur, now, None, False, manual=True)
         )
         if updated is not None:
             self._reset_counters(updated)
         return updated or await self._get(alert_id)
-
-    def _close(
-        self,
-        alert: Alert,
-        now: datetime,
-        message: str | None,
-        muted: bool,
-        *,
-        manual: bool = False,
-    ) -> tuple[Alert, list[str]] | None:
-        if alert.state is AlertState.RESOLVED:
-            return None
-        facts = {**alert.facts, "resolved_by": "manual" if manual else "nephos"}
-        closed = replace(
-            alert,
-            state=AlertState.RESOLVED,
-            resolved_at=now,
-            updated_at=now,
-            message=message or alert.message,
-            facts=facts,
-        )
-        wanted = bool(alert.facts.get("send_on_resolved", True)) and alert.notify_count > 0
-        return self._emit(closed, "resolved", muted, now) if wanted else (closed, [])
 
     async def _get(self, alert_id: str) -> Alert:
         alert = await self._store.get_alert(alert_id)
         if alert is None:
             raise UsageError(f"no alert with id {alert_id}")
         return alert
-
-    # ------------------------------------------------------------------ writes
-
-    async def _insert(self, alert: Alert, notify: Sequence[str], events: list[str]) -> Alert:
-        alert = replace(alert, facts={**alert.facts, "notify": list(notify)})
-        stored = await self._store.put_alert(alert)
-        self._open[stored.dedup_key] = stored
-        for event in events:
-            self._dispatcher.submit(notify, stored, event)
-        return stored
-
-    async def _update(self, alert: Alert, change: Change) -> Alert | None:
-        """Apply ``change`` with a conditional write; on a conflict, re-read and re-apply."""
-        current = alert
-        for _ in range(_CONFLICT_RETRIES):
-            step = change(current)
-            if step is None:
-                return None
-            new, events = step
-            try:
-                stored = await self._store.put_alert(new, expected_version=current.version)
-            except StoreUnavailable:
-                raise
-            except StoreError:
-                fresh = await self._store.get_alert(current.id)
-                if fresh is None or fresh.state is AlertState.RESOLVED:
-                    self._forget(current)
-                    return None
-                current = fresh
-                continue
-            if stored.state is AlertState.RESOLVED:
-                self._forget(stored)
-            else:
-                self._open[stored.dedup_key] = stored
-            notify = [str(n) for n in stored.facts.get("notify", [])]
-            for event in events:
-                self._dispatcher.submit(notify, stored, event)
-            return stored
-        raise StoreError(f"alert {alert.id} kept changing during the update; try again")
-
-    def _forget(self, alert: Alert) -> None:
-        cached = self._open.get(alert.dedup_key)
-        if cached is not None and cached.id == alert.id:
-            del self._open[alert.dedup_key]
-
-
-def _merge(current: Alert, base: Alert) -> Alert:
-    """``base``'s content on top of ``current``'s bookkeeping (version, state, counts)."""
-    content = ("severity", "title", "message", "value", "updated_at", "facts")
-    return replace(current, **{f: getattr(base, f) for f in content})
