@@ -455,8 +455,8 @@ def _decode(tp: Any, value: Any) -> Any:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return _decode(args[0], value) if len(args) == 1 else value
     if origin is tuple:
-        args = typing.get_args(tp)
-        inner = args[0] if args else Any
+        item_types = typing.get_args(tp)
+        inner = item_types[0] if item_types else Any
         return tuple(_decode(inner, v) for v in value)
     if origin in (Mapping, dict) or tp in (Mapping, dict):
         return dict(value)

@@ -25,7 +25,7 @@ import aiohttp
 from cryptography import x509
 
 from nephos import __version__
-from nephos.model import CheckKind, HttpOptions, Target, TlsInfo
+from nephos.model import CheckKind, Target, TlsInfo
 from nephos.probes.base import Observation, Probe
 from nephos.probes.tls import certificate_info
 
@@ -272,7 +272,7 @@ class HttpProbe(Probe):
         except TimeoutError:
             outcome.error = f"timed out after {seconds:g}s {_waiting_for(phases, outcome)}"
         except Exception as exc:
-            outcome.error, tls = _describe(exc, target.http)
+            outcome.error, tls = _describe(exc, target)
             outcome.tls = tls or outcome.tls
         finally:
             _CURRENT.reset(token)
@@ -333,8 +333,9 @@ def _waiting_for(phases: _Phases, outcome: _Outcome) -> str:
     return "connecting"
 
 
-def _describe(exc: BaseException, opts: HttpOptions) -> tuple[str, TlsInfo | None]:
+def _describe(exc: BaseException, target: Target) -> tuple[str, TlsInfo | None]:
     """One line for a client failure, and TLS facts when the failure was a certificate."""
+    opts = target.http
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         cert_error = exc.certificate_error
         reason = getattr(cert_error, "verify_message", None) or str(cert_error)
@@ -348,7 +349,12 @@ def _describe(exc: BaseException, opts: HttpOptions) -> tuple[str, TlsInfo | Non
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return f"cannot resolve {exc.host}: {exc.os_error}", None
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect to {exc.host}:{exc.port}: {_os_reason(exc.os_error)}", None
+        reason = _os_reason(exc.os_error)
+        if isinstance(exc.os_error, ConnectionResetError) and target.address.startswith("https"):
+            # Servers that reject a protocol version or a missing client certificate often
+            # just hang up mid-handshake.
+            reason = "the connection was reset during the TLS handshake"
+        return f"cannot connect to {exc.host}:{exc.port}: {reason}", None
     if isinstance(exc, aiohttp.TooManyRedirects):
         return f"too many redirects (more than {opts.max_redirects})", None
     if isinstance(exc, aiohttp.ServerDisconnectedError):
@@ -361,8 +367,10 @@ def _describe(exc: BaseException, opts: HttpOptions) -> tuple[str, TlsInfo | Non
 
 
 def _os_reason(error: OSError) -> str:
-    """ "Connection refused" rather than asyncio's "Connect call failed ('10.0.0.1', 80)"."""
-    return os.strerror(error.errno) if error.errno else str(error)
+    """``Connection refused`` rather than asyncio's ``Connect call failed ('10.0.0.1', 80)``."""
+    if error.errno:
+        return os.strerror(error.errno)
+    return str(error) or type(error).__name__
 
 
 def _observation(phases: _Phases, outcome: _Outcome, started: float, total: float) -> Observation:

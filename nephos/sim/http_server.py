@@ -32,6 +32,7 @@ __all__ = [
     "RouteSpec",
     "ServerTls",
     "Stream",
+    "forward_proxy",
 ]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -111,6 +112,33 @@ class ServerTls:
         if self.max_version is not None:
             ctx.maximum_version = _TLS_VERSIONS[self.max_version]
         return ctx
+
+
+def forward_proxy(via: str = "1.1 nephos-sim") -> Handler:
+    """A plain-HTTP forward proxy, for ``HttpSim(fallback=forward_proxy())``.
+
+    It forwards absolute-form requests (``GET http://host/path``) and marks answers with a
+    ``Via`` header, so that a test can tell a proxied response from a direct one.
+    """
+    import aiohttp
+
+    hop_by_hop = {"host", "proxy-connection", "proxy-authorization", "connection"}
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in hop_by_hop}
+        body = await request.read()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                request.method, request.url, headers=headers, data=body, allow_redirects=False
+            ) as upstream,
+        ):
+            payload = await upstream.read()
+            answer = {k: v for k, v in upstream.headers.items() if k.lower() in ("content-type",)}
+            answer["Via"] = via
+            return web.Response(status=upstream.status, body=payload, headers=answer)
+
+    return handler
 
 
 class HttpSim:
