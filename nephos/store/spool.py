@@ -123,7 +123,11 @@ class SpoolingWriter:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Replay what an earlier run left in the spool; keep retrying in the background."""
+        """Replay what an earlier run left in the spool; keep retrying in the background.
+
+        Raises:
+            StoreError: the store failed in a way other than being unavailable.
+        """
         if self.spool.pending():
             log.info(
                 "spool %s: %d item(s) left from an earlier run",
@@ -236,6 +240,7 @@ class SpoolingWriter:
 
         Raises:
             StoreUnavailable: the store is still unavailable (the rest stays spooled).
+            StoreError: reading the store to check an in-doubt batch failed otherwise.
         """
         while await self._replay_batch():
             pass

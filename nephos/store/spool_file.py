@@ -10,13 +10,15 @@ atomically. Nothing here talks to the store: ``spool.py`` does.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from nephos.errors import StoreError, StoreUnavailable
 
@@ -42,6 +44,21 @@ class SpoolRecord:
     serial: int
     kind: str
     data: dict[str, Any]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _locked(method: Callable[Concatenate[Spool, P], R]) -> Callable[Concatenate[Spool, P], R]:
+    # The writer serialises calls with an asyncio lock, but a cancelled await leaves its
+    # thread running: this keeps such a straggler from interleaving with the next call.
+    def wrapper(self: Spool, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._mutex:
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(wrapper, method)
+    return wrapper
 
 
 def _serial(line: bytes) -> int | None:
@@ -85,6 +102,7 @@ class Spool:
         self.directory = Path(directory).expanduser()
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes or max(1, min(4 * 1024 * 1024, max_bytes // 8))
+        self._mutex = threading.RLock()
         self.refused = 0
         """How many items were refused because the spool was full or its disk failed."""
         self.applied = 0
@@ -159,6 +177,7 @@ class Spool:
 
     # ------------------------------------------------------------------ writing
 
+    @_locked
     def append(self, kind: str, items: Sequence[dict[str, Any]], *, in_doubt: bool = False) -> None:
         """Append ``items`` as one batch and fsync it, or refuse the whole batch.
 
@@ -221,6 +240,7 @@ class Spool:
 
     # ------------------------------------------------------------------ reading and advancing
 
+    @_locked
     def peek(self, limit: int) -> list[SpoolRecord]:
         """The head run: up to ``limit`` unapplied records of one kind, in serial order.
 
@@ -267,6 +287,7 @@ class Spool:
                         continue
                     yield SpoolRecord(serial, str(raw["k"]), raw["d"])
 
+    @_locked
     def mark_in_doubt(self, through: int) -> None:
         """Mark records up to ``through`` as possibly stored, before a write of them is tried.
 
@@ -279,6 +300,7 @@ class Spool:
         except OSError as exc:
             raise StoreUnavailable(f"spool {self.directory}: cannot write cursor: {exc}") from exc
 
+    @_locked
     def advance(self, through: int) -> None:
         """Record that every serial up to ``through`` is in the store; delete spent segments.
 
@@ -292,6 +314,7 @@ class Spool:
             raise StoreUnavailable(f"spool {self.directory}: cannot write cursor: {exc}") from exc
         self._drop_applied_segments()
 
+    @_locked
     def reject(self, records: Sequence[SpoolRecord], reason: str) -> None:
         """Copy records the store refuses for good (not an outage) to ``rejected.jsonl``."""
         for record in records:
