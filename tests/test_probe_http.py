@@ -365,4 +365,4 @@ async def test_unreadable_ca_file_is_reported_not_raised(
         target(https_server.url("/ok"), tls=TlsOptions(ca_file="/nonexistent/ca.pem"))
     )
     assert obs.error is not None
-    assert obs.error.startswith("cannot use the client TLS settings")
+    assert obs.error.startswith("cannot use the connection settings")

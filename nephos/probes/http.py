@@ -190,19 +190,17 @@ def _peer_certificates(ssl_object: ssl.SSLObject) -> list[x509.Certificate]:
     if getter is not None:
         try:
             chain = getter() or []
-            return [x509.load_der_x509_certificate(_der(c)) for c in chain]
+            return [_load(c) for c in chain]
         except (ValueError, ssl.SSLError, AttributeError, TypeError):
             pass  # fall back to the leaf below
     der = ssl_object.getpeercert(binary_form=True)
     return [x509.load_der_x509_certificate(der)] if der else []
 
 
-def _der(cert: Any) -> bytes:
-    if isinstance(cert, bytes):
-        return cert
-    der = cert.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
-    assert isinstance(der, bytes)
-    return der
+def _load(cert: Any) -> x509.Certificate:
+    """An ``_ssl.Certificate`` (whose ``public_bytes()`` gives PEM text) as a cryptography one."""
+    pem = cert.public_bytes()
+    return x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
 
 
 class HttpProbe(Probe):
@@ -256,22 +254,26 @@ class HttpProbe(Probe):
         return session
 
     async def run(self, target: Target) -> Observation:
-        """Check ``target`` once, within ``target.timeout``; never raises for target failures."""
+        """Check ``target`` once, within ``target.timeout``; never raises for target failures.
+
+        With redirects followed, ``status``, ``ip``, ``tls`` and ``ttfb`` describe the final
+        response, while ``dns`` and ``connect`` add up over every hop.
+        """
         seconds = target.timeout.total_seconds()
         phases = _Phases()
         started = time.perf_counter()
         outcome = _Outcome()
-        token = _CURRENT.set(outcome)
         try:
             session = self._session(_SessionKey.of(target))
         except (OSError, ssl.SSLError, KeyError) as exc:
-            return Observation(timedelta(0), error=f"cannot use the client TLS settings: {exc}")
+            return Observation(timedelta(0), error=f"cannot use the connection settings: {exc}")
+        token = _CURRENT.set(outcome)
         try:
             async with asyncio.timeout(seconds):
                 await self._request(session, target, phases, outcome)
         except TimeoutError:
             outcome.error = f"timed out after {seconds:g}s {_waiting_for(phases, outcome)}"
-        except Exception as exc:
+        except Exception as exc:  # aiohttp raises more than ClientError; all are target failures
             outcome.error, tls = _describe(exc, target)
             outcome.tls = tls or outcome.tls
         finally:

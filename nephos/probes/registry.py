@@ -64,7 +64,7 @@ class ProbeSet:
         for probe in self._probes.values():
             try:
                 await probe.close()
-            except Exception:
+            except Exception:  # closing is best effort; the other probes still get closed
                 log.warning("closing the %s probe failed", probe.kind, exc_info=True)
 
     async def __aenter__(self) -> ProbeSet:
@@ -98,7 +98,7 @@ class ProbeSet:
                 return await probe.run(target)
         except TimeoutError:
             error = f"timed out after {seconds:g}s"
-        except Exception as exc:
+        except Exception as exc:  # a probe bug must not stop the sentinel loop
             log.exception("the %s probe failed on target %s", target.kind, target.name)
             error = f"probe failed: {type(exc).__name__}: {exc}"
         return Observation(timedelta(seconds=time.perf_counter() - started), error=error)
