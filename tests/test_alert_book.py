@@ -492,3 +492,22 @@ async def test_notifications_do_not_wait_for_a_dead_notifier(
     await asyncio.wait_for(dispatcher.drain(10), 10)
     assert dispatcher.stats.failed == 1
     await dispatcher.close()
+
+
+async def test_a_certificate_reminder_due_in_maintenance_is_sent_after_the_window(
+    harness: Harness, clock: ManualClock
+) -> None:
+    window = MaintenanceWindow(start="11:00", duration=timedelta(hours=2))
+    book = harness.book(SentinelConfig(maintenance=(window,)))
+    not_after = clock.now() + timedelta(days=20)
+    tls = TlsInfo(leaf_not_after=not_after)
+    recorded = await book.observe(API, passing(clock, tls=tls))
+    assert recorded[0].source is AlertSource.CERTIFICATE
+    assert recorded[0].facts["muted"][0]["event"] == "certificate"
+    clock.advance(timedelta(minutes=30))
+    assert await book.observe(API, passing(clock, tls=tls)) == []
+    clock.advance(timedelta(hours=1))  # 13:30: the window is over
+    await book.observe(API, passing(clock, tls=tls))
+    clock.advance(timedelta(hours=1))
+    await book.observe(API, passing(clock, tls=tls))
+    assert await harness.settle() == ["certificate"]

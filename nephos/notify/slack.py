@@ -7,6 +7,7 @@ response body cannot ping ``<!channel>`` or forge links.
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any, ClassVar
 
 import httpx
@@ -39,7 +40,7 @@ def escape_mrkdwn(text: str) -> str:
 
 
 def _since(alert: Alert) -> str:
-    return alert.started_at.strftime("%Y-%m-%d %H:%M UTC")
+    return alert.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def slack_payload(notification: Notification) -> dict[str, Any]:

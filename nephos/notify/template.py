@@ -8,6 +8,7 @@ config loads instead of when an incident happens.
 from __future__ import annotations
 
 import string
+from datetime import UTC
 
 from nephos.errors import ConfigError
 from nephos.model import Alert
@@ -61,7 +62,7 @@ def _values(alert: Alert, event: str) -> dict[str, str]:
         "state": alert.state.value,
         "condition": alert.condition or "",
         "value": alert.value or "",
-        "since": alert.started_at.isoformat().replace("+00:00", "Z"),
+        "since": alert.started_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "alert_id": alert.id,
         "severity": alert.severity.value,
         "message": alert.message,
