@@ -100,6 +100,7 @@ class StreamClient:
         ping_interval: seconds between round-trip pings.
         ping_timeout: seconds of silence after which the connection is presumed dead.
         max_retries: give up (offline) after this many failed attempts in a row; None: never.
+        buffer: messages read ahead of the consumer before the client stops reading.
     """
 
     def __init__(
@@ -119,6 +120,7 @@ class StreamClient:
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         max_retries: int | None = None,
+        buffer: int = 4096,
     ) -> None:
         if transport is None:
             from nephos.stream.transport import WebSocketTransport
@@ -142,6 +144,8 @@ class StreamClient:
         self._rtt_ms: float | None = None
         self._conn: Connection | None = None
         self._last_heard = 0.0
+        self._consumer_behind = False
+        self._buffer = buffer
         self._closed = False
         self._wake = asyncio.Event()
 
@@ -201,22 +205,53 @@ class StreamClient:
                 yield self._move(ConnectionState(Phase.OFFLINE, reason=reason))
                 raise StreamError(f"giving up after {self._backoff.attempt} attempts: {reason}")
             delay = self._backoff.next_delay()
+            retry_at = self._clock.monotonic() + delay
             yield self._move(
                 ConnectionState(
                     Phase.RECONNECTING,
                     attempt=self._backoff.attempt,
                     retry_in=delay,
-                    retry_at=self._clock.monotonic() + delay,
+                    retry_at=retry_at,
                     reason=reason,
                 )
             )
-            await self._pause(delay)
+            await self._pause_until(retry_at)
         yield self._move(ConnectionState(Phase.OFFLINE, reason="closed"))
 
     async def _session(self, conn: Connection) -> AsyncIterator[StreamMessage]:
         """The messages of one connection; raises StreamClosed when it ends."""
+        inbox: asyncio.Queue[StreamMessage | StreamError] = asyncio.Queue(self._buffer)
+        reader = asyncio.create_task(self._read_loop(conn, inbox))
         pinger: asyncio.Task[None] | None = None
-        self._last_heard = self._clock.monotonic()
+        try:
+            while True:
+                message = await inbox.get()
+                if isinstance(message, StreamError):
+                    raise message
+                if pinger is None:  # the reader let only a hello through first
+                    self._backoff.reset()
+                    pinger = asyncio.create_task(self._ping_loop(conn))
+                    yield self._move(ConnectionState(Phase.LIVE))
+                if isinstance(message, EventMessage):
+                    if self._last_seq is not None and message.seq <= self._last_seq:
+                        continue  # already seen: a replay overlapped what we had
+                    self._last_seq = message.seq
+                elif isinstance(message, Snapshot):
+                    # A snapshot is authoritative, also when the store was reset to lower seqs.
+                    self._last_seq = message.seq
+                yield message
+        finally:
+            for task in (reader, pinger):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    async def _read_loop(
+        self, conn: Connection, inbox: asyncio.Queue[StreamMessage | StreamError]
+    ) -> None:
+        """Read frames as they come, whatever the consumer's pace, so that round trips and
+        liveness stay true; a full inbox pushes back on the hub, which resyncs us."""
         greeted = False
         try:
             while True:
@@ -229,29 +264,17 @@ class StreamClient:
                         raise  # the first frame does not parse: another protocol altogether
                     log.warning("skipping a malformed frame from the hub")
                     continue
-                if not greeted:
-                    if not isinstance(message, Hello):
-                        raise ProtocolError(f"expected hello first, got {message.type}")
-                    greeted = True
-                    self._backoff.reset()
-                    pinger = asyncio.create_task(self._ping_loop(conn))
-                    yield self._move(ConnectionState(Phase.LIVE))
+                if not greeted and not isinstance(message, Hello):
+                    raise ProtocolError(f"expected hello first, got {message.type}")
+                greeted = True
                 if isinstance(message, Pong):
                     self._rtt_ms = max(0.0, self._clock.monotonic() * 1000 - message.t)
                     continue
-                if isinstance(message, EventMessage):
-                    if self._last_seq is not None and message.seq <= self._last_seq:
-                        continue  # already seen: a replay overlapped what we had
-                    self._last_seq = message.seq
-                elif isinstance(message, Snapshot):
-                    # A snapshot is authoritative, also when the store was reset to lower seqs.
-                    self._last_seq = message.seq
-                yield message
-        finally:
-            if pinger is not None:
-                pinger.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pinger
+                self._consumer_behind = inbox.full()
+                await inbox.put(message)
+                self._consumer_behind = False
+        except StreamError as exc:
+            await inbox.put(exc)
 
     async def _ping_loop(self, conn: Connection) -> None:
         """Measure the round trip, and drop a connection that has gone silent."""
@@ -261,8 +284,10 @@ class StreamClient:
             except StreamClosed:
                 return
             await self._clock.sleep(self._ping_interval)
-            if self._clock.monotonic() - self._last_heard > self._ping_timeout:
-                log.info("no answer from the hub for %.0f s; reconnecting", self._ping_timeout)
+            silent = self._clock.monotonic() - self._last_heard
+            # A consumer that is behind stops the reader, so silence is then no evidence.
+            if silent > self._ping_timeout and not self._consumer_behind:
+                log.info("no answer from the hub for %.0f s; reconnecting", silent)
                 await conn.close()
                 return
 
@@ -288,8 +313,9 @@ class StreamClient:
         await self._conn.send(text)
 
     def reconnect_now(self) -> None:
-        """Cut a pending backoff short and try again at once."""
-        self._wake.set()
+        """While reconnecting, cut the backoff short and try again at once."""
+        if self._state.phase is Phase.RECONNECTING:
+            self._wake.set()
 
     async def close(self) -> None:
         """Stop: close the connection and end :meth:`messages`."""
@@ -302,9 +328,14 @@ class StreamClient:
         self._state = state
         return StateChange(state)
 
-    async def _pause(self, seconds: float) -> None:
-        """Sleep on the clock, unless reconnect_now() or close() wakes us first."""
-        self._wake.clear()
+    async def _pause_until(self, deadline: float) -> None:
+        """Sleep on the clock until ``deadline``, unless reconnect_now() or close() wakes us."""
+        # The deadline, not a duration: the caller may have let time pass while it held the
+        # state change that announced the wait.
+        seconds = deadline - self._clock.monotonic()
+        if seconds <= 0 or self._wake.is_set():
+            self._wake.clear()
+            return
         sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
         waker = asyncio.ensure_future(self._wake.wait())
         try:
@@ -312,6 +343,7 @@ class StreamClient:
         finally:
             sleeper.cancel()
             waker.cancel()
+            self._wake.clear()
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"} if self._token else {}

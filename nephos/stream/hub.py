@@ -313,6 +313,7 @@ class Hub:
     @staticmethod
     def _json(connection: ServerConnection, status: int, body: dict[str, Any]) -> Response:
         response = connection.respond(status, json.dumps(body) + "\n")
+        del response.headers["Content-Type"]
         response.headers["Content-Type"] = "application/json"
         return response
 

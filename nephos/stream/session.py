@@ -153,8 +153,9 @@ class Session:
             return
         if len(self.outbox) + len(wanted) <= self._queue_size:
             self.outbox.extend(wanted)
-        elif self._replaying:
-            # The replay reads these from the store instead; it must reach at least this far.
+        elif self._replaying or self._request is not None:
+            # A pending snapshot covers these, and a replay reads them from the store instead;
+            # it must reach at least this far.
             self._replay_floor = wanted[-1][0].seq
             self.outbox.clear()
         else:
@@ -244,11 +245,15 @@ class Session:
                 lag = Lag(self.cursor, self._dropped, self.lag_count, self._max_lags)
                 self._lagging = False
                 self._dropped = 0
+                # From here the resync snapshot covers whatever overflows (see offer()).
+                self._request = Resync()
                 await self.ws.send(encode(lag))
-                await self._send_snapshot()
             elif self._request is not None:
-                request, self._request = self._request, None
+                request = self._request
                 await self._serve_request(request)
+                # Cleared only now: while it is served, an overflow is not a lag.
+                if self._request is request:
+                    self._request = None
             elif self._replaying:
                 await self._replay()
             elif self.outbox:
@@ -270,7 +275,6 @@ class Session:
         else:
             self.cursor = request.since
             self._replaying = True
-            self._replay_floor = 0
 
     async def _replay(self) -> None:
         """Send stored events after the cursor until the store and the outbox meet."""
@@ -302,9 +306,10 @@ class Session:
                 )
             )
         self.cursor = shared.snapshot.seq
-        self._replaying = False
         self._snapshots_sent += 1
         await self.ws.send(text)
+        # Events that overflowed after the snapshot was read are newer than it: replay them.
+        self._replaying = self._replay_floor > self.cursor
 
 
 def _reason(text: str) -> str:
