@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -435,3 +435,20 @@ async def test_purge_keeps_events_after_protect_from_seq_and_warns(
     assert any("kept 3 expired events" in m for m in caplog.messages)
     await hot_store.purge(T0 + timedelta(days=7), protect_from_seq=seqs[-1])
     assert await hot_store.changes(0) == []
+
+
+async def test_times_in_other_zones_and_with_microseconds_round_trip_exactly(
+    hot_store: HotStore,
+) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    when = datetime(2026, 1, 5, 14, 0, 0, 123456, tzinfo=plus_two)
+    p = MetricPoint("i-1", "cpu", "%", when, 0.1)
+    r = result("api", ts=when)
+    await hot_store.put_metrics([p])
+    await hot_store.put_results([r])
+    events = await hot_store.changes(0)
+    assert events[0].data == to_dict(p)
+    assert events[0].data["ts"] == "2026-01-05T12:00:00.123456Z"
+    assert (await hot_store.metrics())[0].ts == when
+    assert (await hot_store.results(since=when))[0] == r
+    assert await hot_store.results(since=when + timedelta(microseconds=1)) == []
