@@ -93,7 +93,7 @@ def test_ack_then_resolve_change_the_stored_alert(
 ) -> None:
     code, out, _ = run(capsys, "alerts", "ack", "al-aaaaaa", "-c", str(config))
     assert (code, out) == (0, "al-aaaaaa is acknowledged: api is down\n")
-    code, out, _ = run(capsys, "alerts", "resolve", "al-aaaaaa", "--json", "-c", str(config))
+    code, out, _ = run(capsys, "alerts", "-c", str(config), "--json", "resolve", "al-aaaaaa")
     assert code == 0
     body = json.loads(out)
     assert body["state"] == "resolved" and body["facts"]["resolved_by"] == "manual"

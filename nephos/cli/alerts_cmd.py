@@ -111,7 +111,7 @@ def _table(alerts: list[Alert]) -> None:
         flags = " ~flapping" if alert.flapping else ""
         flags += f" (under {alert.suppressed_by})" if alert.suppressed_by else ""
         table.add_row(
-            alert.id,
+            escape(alert.id),
             f"[{style}]{word}[/]",
             alert.severity.value,
             escape(alert.target),
@@ -133,12 +133,20 @@ def _emit_json(value: object) -> None:
 @alerts_app.callback()
 def _default(ctx: typer.Context, config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """The alert book: list, acknowledge and resolve alerts (``nephos alerts`` lists them)."""
+    # Options given before the subcommand (`nephos alerts -c x.yaml list`) still count.
+    ctx.obj = {"config": config, "json": as_json}
     if ctx.invoked_subcommand is None:
-        list_alerts(state=None, limit=200, config=config, as_json=as_json)
+        list_alerts(ctx, state=None, limit=200, config=config, as_json=as_json)
+
+
+def _shared(ctx: typer.Context, config: str | None, as_json: bool) -> tuple[str | None, bool]:
+    parent = ctx.obj if isinstance(ctx.obj, dict) else {}
+    return config or parent.get("config"), as_json or bool(parent.get("json"))
 
 
 @alerts_app.command("list")
 def list_alerts(
+    ctx: typer.Context,
     state: Annotated[
         AlertState | None, typer.Option("--state", help="Only alerts in this state.")
     ] = None,
@@ -147,6 +155,7 @@ def list_alerts(
     as_json: JsonOption = False,
 ) -> None:
     """List alerts, newest first."""
+    config, as_json = _shared(ctx, config, as_json)
     states = [state] if state is not None else None
 
     async def work(store: HotStore) -> list[Alert]:
@@ -172,22 +181,24 @@ def _change(config: str | None, as_json: bool, alert_id: str, action: str) -> No
 
 @alerts_app.command("ack")
 def ack(
+    ctx: typer.Context,
     alert_id: Annotated[str, typer.Argument(metavar="ID", help="The alert id, e.g. al-7f3k2q.")],
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Acknowledge an alert: reminders stop; it still resolves by itself."""
-    _change(config, as_json, alert_id, "ack")
+    _change(*_shared(ctx, config, as_json), alert_id, "ack")
 
 
 @alerts_app.command("resolve")
 def resolve(
+    ctx: typer.Context,
     alert_id: Annotated[str, typer.Argument(metavar="ID", help="The alert id, e.g. al-7f3k2q.")],
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Resolve an alert by hand."""
-    _change(config, as_json, alert_id, "resolve")
+    _change(*_shared(ctx, config, as_json), alert_id, "resolve")
 
 
 def register(app: typer.Typer) -> None:
