@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -29,8 +30,18 @@ def at(sim: HttpSim) -> str:
     return f"127.0.0.1:{sim.port}"
 
 
-async def test_valid_chain_reports_every_certificate_field(https_server: HttpSim, pki: Pki) -> None:
-    obs = await TlsProbe().run(target(at(https_server), ca_file=str(pki.ca_file)))
+@pytest.fixture
+async def probe() -> AsyncIterator[TlsProbe]:
+    probe = TlsProbe()
+    await probe.start()
+    yield probe
+    await probe.close()
+
+
+async def test_valid_chain_reports_every_certificate_field(
+    probe: TlsProbe, https_server: HttpSim, pki: Pki
+) -> None:
+    obs = await probe.run(target(at(https_server), ca_file=str(pki.ca_file)))
     cert = pki.certs["valid"].certificate
     assert obs.error is None
     assert obs.connected
@@ -51,9 +62,10 @@ async def test_valid_chain_reports_every_certificate_field(https_server: HttpSim
 
 
 async def test_chain_not_trusted_by_the_system_store_is_data_not_an_error(
+    probe: TlsProbe,
     https_server: HttpSim,
 ) -> None:
-    obs = await TlsProbe().run(target(at(https_server)))
+    obs = await probe.run(target(at(https_server)))
     assert obs.error is None
     assert obs.tls is not None
     assert obs.tls.chain_valid is False
@@ -62,9 +74,9 @@ async def test_chain_not_trusted_by_the_system_store_is_data_not_an_error(
 
 
 async def test_expired_certificate_reports_past_expiry_and_an_invalid_chain(
-    https_expired: HttpSim, pki: Pki
+    probe: TlsProbe, https_expired: HttpSim, pki: Pki
 ) -> None:
-    obs = await TlsProbe().run(target(at(https_expired), ca_file=str(pki.ca_file)))
+    obs = await probe.run(target(at(https_expired), ca_file=str(pki.ca_file)))
     assert obs.error is None
     assert obs.tls is not None
     assert obs.tls.leaf_not_after == pki.certs["expired"].certificate.not_valid_after_utc
@@ -75,19 +87,19 @@ async def test_expired_certificate_reports_past_expiry_and_an_invalid_chain(
 
 
 async def test_certificate_expiring_in_three_days_is_still_valid(
-    start_http: StartHttp, pki: Pki
+    probe: TlsProbe, start_http: StartHttp, pki: Pki
 ) -> None:
     sim = await start_http(ServerTls(pki.expiring.chain, pki.expiring.key))
-    obs = await TlsProbe().run(target(at(sim), ca_file=str(pki.ca_file)))
+    obs = await probe.run(target(at(sim), ca_file=str(pki.ca_file)))
     assert obs.tls is not None
     assert obs.tls.chain_valid is True
     assert obs.tls.leaf_not_after == pki.now + timedelta(days=3)
 
 
 async def test_wrong_host_is_a_hostname_mismatch_on_a_valid_chain(
-    https_wrong_host: HttpSim, pki: Pki
+    probe: TlsProbe, https_wrong_host: HttpSim, pki: Pki
 ) -> None:
-    obs = await TlsProbe().run(target(at(https_wrong_host), ca_file=str(pki.ca_file)))
+    obs = await probe.run(target(at(https_wrong_host), ca_file=str(pki.ca_file)))
     assert obs.tls is not None
     assert obs.tls.hostname_match is False
     assert obs.tls.chain_valid is True
@@ -95,9 +107,9 @@ async def test_wrong_host_is_a_hostname_mismatch_on_a_valid_chain(
 
 
 async def test_self_signed_certificate_is_reported_as_an_invalid_chain(
-    https_self_signed: HttpSim, pki: Pki
+    probe: TlsProbe, https_self_signed: HttpSim, pki: Pki
 ) -> None:
-    obs = await TlsProbe().run(target(at(https_self_signed), ca_file=str(pki.ca_file)))
+    obs = await probe.run(target(at(https_self_signed), ca_file=str(pki.ca_file)))
     assert obs.error is None
     assert obs.tls is not None
     assert obs.tls.chain_valid is False
@@ -107,9 +119,9 @@ async def test_self_signed_certificate_is_reported_as_an_invalid_chain(
 
 
 async def test_intermediate_expiring_before_the_leaf_sets_the_chain_earliest_expiry(
-    https_chained: HttpSim, pki: Pki
+    probe: TlsProbe, https_chained: HttpSim, pki: Pki
 ) -> None:
-    obs = await TlsProbe().run(target(at(https_chained), ca_file=str(pki.ca_file)))
+    obs = await probe.run(target(at(https_chained), ca_file=str(pki.ca_file)))
     assert obs.tls is not None
     assert obs.tls.chain_valid is True
     assert obs.tls.issuer == "CN=nephos test intermediate"
@@ -119,16 +131,18 @@ async def test_intermediate_expiring_before_the_leaf_sets_the_chain_earliest_exp
 
 
 async def test_server_name_is_sent_as_sni_and_used_for_the_hostname_match(
-    start_http: StartHttp, pki: Pki
+    probe: TlsProbe, start_http: StartHttp, pki: Pki
 ) -> None:
     sim = await start_http(ServerTls(pki.api_host.chain, pki.api_host.key))
-    obs = await TlsProbe().run(target(at(sim), ca_file=str(pki.ca_file), server_name="api.test"))
+    obs = await probe.run(target(at(sim), ca_file=str(pki.ca_file), server_name="api.test"))
     assert obs.tls is not None
     assert obs.tls.hostname_match is True
 
 
-async def test_client_certificate_is_presented_for_mtls(https_mtls: HttpSim, pki: Pki) -> None:
-    obs = await TlsProbe().run(
+async def test_client_certificate_is_presented_for_mtls(
+    probe: TlsProbe, https_mtls: HttpSim, pki: Pki
+) -> None:
+    obs = await probe.run(
         target(
             at(https_mtls),
             ca_file=str(pki.ca_file),
@@ -142,36 +156,36 @@ async def test_client_certificate_is_presented_for_mtls(https_mtls: HttpSim, pki
 
 
 async def test_minimum_version_above_the_server_maximum_fails_the_handshake(
-    start_http: StartHttp, pki: Pki
+    probe: TlsProbe, start_http: StartHttp, pki: Pki
 ) -> None:
     sim = await start_http(ServerTls(pki.valid.chain, pki.valid.key, max_version="1.2"))
-    obs = await TlsProbe().run(target(at(sim), min_version="1.3"))
+    obs = await probe.run(target(at(sim), min_version="1.3"))
     assert obs.connected
     assert obs.tls is None
     assert obs.error is not None
     assert obs.error.startswith("TLS handshake failed")
-    older = await TlsProbe().run(target(at(sim)))
+    older = await probe.run(target(at(sim)))
     assert older.tls is not None
     assert older.tls.version == "TLSv1.2"
 
 
-async def test_refused_port_is_reported_not_raised(tcp_server: TcpSim) -> None:
+async def test_refused_port_is_reported_not_raised(probe: TlsProbe, tcp_server: TcpSim) -> None:
     port = tcp_server.port
     await tcp_server.stop()
-    obs = await TlsProbe().run(target(f"127.0.0.1:{port}"))
+    obs = await probe.run(target(f"127.0.0.1:{port}"))
     assert not obs.connected
     assert obs.error == f"cannot connect to 127.0.0.1:{port}: Connection refused"
 
 
-async def test_server_that_never_speaks_tls_hits_the_timeout() -> None:
+async def test_server_that_never_speaks_tls_hits_the_timeout(probe: TlsProbe) -> None:
     async with TcpSim() as silent:
-        obs = await TlsProbe().run(target(silent.address, timeout=0.3))
+        obs = await probe.run(target(silent.address, timeout=0.3))
     assert obs.tls is None
     assert obs.error == "timed out after 0.3s"
 
 
-async def test_bad_address_is_reported_not_raised() -> None:
-    obs = await TlsProbe().run(target("host:notaport"))
+async def test_bad_address_is_reported_not_raised(probe: TlsProbe) -> None:
+    obs = await probe.run(target("host:notaport"))
     assert obs.error is not None
     assert "bad address" in obs.error
 

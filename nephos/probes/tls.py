@@ -20,6 +20,7 @@ import ssl
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 
@@ -113,7 +114,6 @@ class _Attempt:
     """One check in the worker thread: its deadline, its phase timings and its result."""
 
     def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
         self.started = time.perf_counter()
         self._end = time.monotonic() + seconds
         self.timings: dict[str, float] = {}
@@ -132,7 +132,7 @@ class _Attempt:
     def phase(self, name: str, since: float) -> float:
         """Record phase ``name`` as lasting from ``since`` until now; return now."""
         now = time.perf_counter()
-        self.timings[name] = (now - since) * 1000
+        self.timings[name] = round((now - since) * 1000, 3)
         return now
 
     def finish(
@@ -164,12 +164,29 @@ class TlsProbe(Probe):
 
     kind = CheckKind.TLS
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_threads: int = 64) -> None:
+        self._max_threads = max_threads
+        self._executor: ThreadPoolExecutor | None = None
         self._contexts: dict[tuple[str | None, str | None, str | None], SSL.Context] = {}
         self._stores: dict[str | None, crypto.X509Store] = {}
         # Worker threads build the caches concurrently; building twice would be harmless but
         # wasteful for the system store, which holds a few hundred certificates.
         self._lock = threading.Lock()
+
+    async def start(self) -> None:
+        """Create the worker threads' pool.
+
+        Its own pool rather than the loop's default one, which is sized for CPU work (a
+        handful of threads) and would queue slow handshakes behind each other.
+        """
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self._max_threads, thread_name_prefix="tls-probe")
+
+    async def close(self) -> None:
+        """Stop the pool; handshakes in flight end by their own deadlines."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     async def run(self, target: Target) -> Observation:
         """Check ``target`` once, within ``target.timeout``; never raises for target failures."""
@@ -179,9 +196,13 @@ class TlsProbe(Probe):
             host, port = split_host_port(target.address, 443)
         except ValueError:
             return Observation(timedelta(0), error=f"bad address {target.address!r}")
+        await self.start()
+        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(seconds):
-                return await asyncio.to_thread(self._check, target, host, port, seconds)
+                return await loop.run_in_executor(
+                    self._executor, self._check, target, host, port, seconds
+                )
         except TimeoutError:
             elapsed = timedelta(seconds=time.perf_counter() - started)
             return Observation(elapsed, error=f"timed out after {seconds:g}s")
