@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -39,7 +39,7 @@ from nephos.stream.protocol import (
     parse_server_message,
 )
 
-T0 = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
 def result(target: str, *, provider: str = "aws", i: int = 0, reason: str = "") -> CheckResult:
@@ -255,17 +255,21 @@ async def test_no_token_needed_on_loopback_but_required_beyond_it(store, hub) ->
 async def test_malformed_frame_closes_1008_oversized_1009_and_others_are_still_served(
     store,
 ) -> None:
-    async with Hub(store, listen="127.0.0.1:0", max_frame_bytes=1024) as h:
-        async with connect(h.url) as good, connect(h.url) as bad, connect(h.url) as big:
-            await bad.send("{not json")
-            await big.send(json.dumps({"type": "ping", "t": 1, "pad": "x" * 4096}))
-            for ws, code in ((bad, 1008), (big, 1009)):
-                with pytest.raises(ConnectionClosed) as closed:
-                    while True:
-                        await recv(ws)
-                assert closed.value.rcvd is not None and closed.value.rcvd.code == code
-            await good.send(json.dumps({"type": "ping", "t": 42.5}))
-            replies = [await recv(good) for _ in range(3)]
+    async with (
+        Hub(store, listen="127.0.0.1:0", max_frame_bytes=1024) as h,
+        connect(h.url) as good,
+        connect(h.url) as bad,
+        connect(h.url) as big,
+    ):
+        await bad.send("{not json")
+        await big.send(json.dumps({"type": "ping", "t": 1, "pad": "x" * 4096}))
+        for ws, code in ((bad, 1008), (big, 1009)):
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await recv(ws)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == code
+        await good.send(json.dumps({"type": "ping", "t": 42.5}))
+        replies = [await recv(good) for _ in range(3)]
     assert Pong(t=42.5) in replies
 
 
@@ -309,11 +313,10 @@ async def test_subscribe_message_replays_after_since_with_the_new_filter(store, 
 
 
 async def test_healthz_answers_json_and_unknown_paths_404(hub) -> None:
-    async with connect(hub.url):
-        async with httpx.AsyncClient() as http:
-            base = f"http://127.0.0.1:{hub.port}"
-            health = await http.get(base + "/healthz")
-            missing = await http.get(base + "/nope")
+    async with connect(hub.url), httpx.AsyncClient() as http:
+        base = f"http://127.0.0.1:{hub.port}"
+        health = await http.get(base + "/healthz")
+        missing = await http.get(base + "/nope")
     assert health.status_code == 200
     assert health.headers["content-type"] == "application/json"
     assert health.json()["status"] == "ok" and health.json()["connections"] == 1
@@ -338,17 +341,20 @@ async def test_ack_acknowledges_the_alert_in_the_store_and_errors_go_back(store,
 
 async def test_connection_count_and_client_lag_are_in_the_registry(store) -> None:
     registry = CollectorRegistry()
-    async with Hub(store, listen="127.0.0.1:0", registry=registry) as h:
-        async with connect(h.url) as a, connect(h.url) as b:
-            await recv(a)
-            await recv(b)
-            assert registry.get_sample_value("nephos_hub_connections") == 2
-            lags = [
-                s
-                for m in registry.collect()
-                for s in m.samples
-                if s.name == "nephos_hub_client_lag_events"
-            ]
+    async with (
+        Hub(store, listen="127.0.0.1:0", registry=registry) as h,
+        connect(h.url) as a,
+        connect(h.url) as b,
+    ):
+        await recv(a)
+        await recv(b)
+        assert registry.get_sample_value("nephos_hub_connections") == 2
+        lags = [
+            s
+            for m in registry.collect()
+            for s in m.samples
+            if s.name == "nephos_hub_client_lag_events"
+        ]
     assert len(lags) == 2
     assert registry.get_sample_value("nephos_hub_connections") is None  # unregistered on stop
 
@@ -382,15 +388,17 @@ async def test_five_hundred_concurrent_clients_all_receive_an_event(store) -> No
 
 
 async def test_a_burst_beyond_the_queue_gets_a_lag_notice_then_a_resync_snapshot(store) -> None:
-    async with Hub(store, listen="127.0.0.1:0", queue_size=64, max_lags=5) as h:
-        async with connect(h.url) as ws:
-            await recv(ws)
-            await recv(ws)
-            last = await commit(store, h, [result(f"t{n}") for n in range(100)])
-            lag = await recv(ws)
-            resync = await recv(ws)
-            after = await commit(store, h, [result("api", i=1)])
-            (event,) = await recv_until_event(ws, after)
+    async with (
+        Hub(store, listen="127.0.0.1:0", queue_size=64, max_lags=5) as h,
+        connect(h.url) as ws,
+    ):
+        await recv(ws)
+        await recv(ws)
+        last = await commit(store, h, [result(f"t{n}") for n in range(100)])
+        lag = await recv(ws)
+        resync = await recv(ws)
+        after = await commit(store, h, [result("api", i=1)])
+        (event,) = await recv_until_event(ws, after)
     assert lag == Lag(seq=0, dropped=100, count=1, limit=5)
     assert isinstance(resync, Snapshot) and resync.resync and resync.seq == last
     assert len(resync.results) == 100

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,7 @@ from nephos.stream.protocol import Ack, EventMessage, Hello, Snapshot, encode
 from nephos.stream.replay import ReplayTransport
 from nephos.stream.transport import AuthError
 
-T0 = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 URL = "ws://hub.test:8765/"
 
 
