@@ -452,3 +452,10 @@ async def test_times_in_other_zones_and_with_microseconds_round_trip_exactly(
     assert (await hot_store.metrics())[0].ts == when
     assert (await hot_store.results(since=when))[0] == r
     assert await hot_store.results(since=when + timedelta(microseconds=1)) == []
+
+
+async def test_empty_batches_append_no_events(hot_store: HotStore) -> None:
+    assert await hot_store.put_results([]) == []
+    assert await hot_store.put_metrics([]) == []
+    assert await hot_store.put_instances([]) == []
+    assert await hot_store.latest_seq() == 0

@@ -107,6 +107,8 @@ class SqliteHotStore(HotStore):
             StoreUnavailable: the database is locked, full, unreadable or removed.
             StoreError: any other database failure.
         """
+        if not results:
+            return []
         # Encoded on the store thread: a large batch must not stall the event loop.
         rows = await self._db.call(encode_results, results)
 
@@ -167,6 +169,8 @@ class SqliteHotStore(HotStore):
             StoreUnavailable: the database is locked, full, unreadable or removed.
             StoreError: any other database failure.
         """
+        if not instances:
+            return []
         rows = [(i.provider, i.id, dumps(to_dict(i))) for i in instances]
 
         def body(conn: sqlite3.Connection) -> list[int]:
@@ -182,6 +186,8 @@ class SqliteHotStore(HotStore):
             StoreUnavailable: the database is locked, full, unreadable or removed.
             StoreError: any other database failure.
         """
+        if not points:
+            return []
         rows, payloads = await self._db.call(encode_metrics, points)
 
         def body(conn: sqlite3.Connection) -> list[int]:
