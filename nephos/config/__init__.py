@@ -14,6 +14,7 @@ from nephos.config.loader import (
     parse_config,
     search_paths,
 )
+from nephos.config.reload import ConfigWatcher
 from nephos.config.types import (
     Config,
     HotStoreConfig,
@@ -28,6 +29,7 @@ from nephos.config.values import format_duration, parse_duration, parse_size
 __all__ = [
     "ENV_VAR",
     "Config",
+    "ConfigWatcher",
     "HotStoreConfig",
     "HubConfig",
     "NotifierConfig",

@@ -216,7 +216,7 @@ def _hub(root: Section) -> HubConfig:
     base = HubConfig()
     listen = hub.text("listen", base.listen) or base.listen
     host, port = hub.convert("listen", lambda v: split_host_port(str(v)), ("127.0.0.1", 0))
-    token = hub.text("token", secret=True)
+    token = hub.text("token", secret=True) or None  # empty, e.g. from ${TOKEN:-}: no token
     if token is not None and len(token) < _MIN_TOKEN:
         raise hub.error("token", f"is shorter than {_MIN_TOKEN} characters; use a random one")
     if token is None and not _is_loopback(host):

@@ -22,7 +22,7 @@ __all__ = ["EVENTS", "NOTIFIER_OPTIONS", "read_notifiers", "template_placeholder
 NOTIFIER_OPTIONS: dict[str, frozenset[str]] = {
     "log": frozenset({"level", "stdout"}),
     "webhook": frozenset({"url", "headers", "timeout"}),
-    "slack": frozenset({"webhook_url", "timeout"}),
+    "slack": frozenset({"webhook_url", "url", "timeout"}),  # url: another name for webhook_url
     "sns": frozenset({"topic_arn", "region", "endpoint_url"}),
 }
 """The options each notifier type takes, besides type, title, template and events."""
@@ -81,8 +81,10 @@ def _read_notifier(name: str, entry: Section) -> NotifierConfig:
                 option,
                 f"{kind} notifiers take no {option} (they take {', '.join(sorted(allowed))})",
             )
+    if kind == "slack" and entry.has("url") and entry.has("webhook_url"):
+        raise entry.error("url", "url and webhook_url are the same setting; keep one")
     required = REQUIRED.get(kind)
-    if required and not entry.has(required):
+    if required and not entry.has(required) and not (kind == "slack" and entry.has("url")):
         raise entry.error(None, f"{kind} notifiers need {required}")
     events = entry.texts("events")
     for (path, node), event in zip(entry.nodes("events"), events, strict=True):
@@ -110,10 +112,11 @@ def _options(kind: str, entry: Section) -> dict[str, Any]:
     if kind == "log":
         options["level"] = entry.text("level", "warning", choices=("info", "warning", "error"))
         options["stdout"] = entry.boolean("stdout", False)
-    if kind in ("webhook", "slack"):
-        key = "url" if kind == "webhook" else "webhook_url"
-        scheme = ("https://",) if kind == "slack" else ("http://", "https://")
-        options[key] = entry.convert(key, lambda v: _secret_url(v, scheme), "")
+    if kind == "webhook":
+        options["url"] = entry.convert("url", lambda v: _secret_url(v, ("http://", "https://")), "")
+    if kind == "slack":
+        key = "webhook_url" if entry.has("webhook_url") else "url"
+        options["webhook_url"] = entry.convert(key, lambda v: _secret_url(v, ("https://",)), "")
     if kind == "webhook" and entry.has("headers"):
         options["headers"] = entry.text_mapping("headers")
     if entry.has("timeout"):

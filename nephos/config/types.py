@@ -31,7 +31,9 @@ class HotStoreConfig:
     retention: timedelta = timedelta(days=7)
     spool_dir: str | None = None  # default: beside the store file, "<path>.spool"
     spool_max_bytes: int = 256 * 1024 * 1024
-    options: Mapping[str, Any] = field(default_factory=dict)  # backend-specific (table names, region)
+    options: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # backend-specific (table names, region)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,9 @@ class NotifierConfig:
     type: str  # log, webhook, slack, sns
     options: Mapping[str, Any] = field(default_factory=dict)
     title_template: str | None = None
-    template: str | None = None  # placeholders: {target} {state} {condition} {value} {since} {alert_id}
+    template: str | None = (
+        None  # placeholders: {target} {state} {condition} {value} {since} {alert_id}
+    )
     events: tuple[str, ...] = ()  # empty: every event
 
 

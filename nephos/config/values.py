@@ -104,6 +104,8 @@ def parse_duration(value: str | float, *, allow_number: bool = True) -> timedelt
     if not isinstance(value, str):
         raise ConfigError(f"expected a duration like 30s, 2m, 48h or 7d, got {show(value)}")
     compact = value.strip().replace(" ", "")
+    if compact.startswith("-"):
+        raise ConfigError(f"{show(value)} is negative; a duration cannot be")
     if allow_number and _NUMBER.fullmatch(compact):
         return timedelta(seconds=float(compact))
     if not _DURATION.fullmatch(compact):
