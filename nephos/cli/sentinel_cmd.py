@@ -93,8 +93,8 @@ class LiveOutput:
         reason = f"  [dim]{escape(one_line(result.reason))}[/dim]" if result.reason else ""
         return (
             f"[dim]{format_time(result.ts)}[/dim] [{label.style}]{label.glyph} "
-            f"{label.word:<8}[/{label.style}] [bold]{escape(result.target)}[/bold]  "
-            f"{format_latency(result.latency_ms)}{reason}"
+            f"{label.word:<8}[/{label.style}] [bold]{escape(result.target.ljust(18))}[/bold] "
+            f"{format_latency(result.latency_ms):>9}{reason}"
         )
 
     def summary(self) -> None:
