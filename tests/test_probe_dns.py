@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import dns.asyncresolver
 import pytest
 
 from nephos.model import CheckKind, DnsOptions, Target
@@ -166,3 +167,45 @@ def test_normalised_records_compare_equal_however_written(
     record_type: str, left: str, right: str
 ) -> None:
     assert normalise_record(record_type, left) == normalise_record(record_type, right)
+
+
+def _system_resolver(sim: DnsSim) -> dns.asyncresolver.Resolver:
+    resolver = dns.asyncresolver.Resolver(configure=False)
+    resolver.nameservers = [sim.host]
+    resolver.port = sim.port
+    return resolver
+
+
+async def test_system_resolver_path_reports_answers(dns_server: DnsSim) -> None:
+    probe = DnsProbe(system_resolver=_system_resolver(dns_server))
+    obs = await probe.run(target("www.example.test", record_type="AAAA"))
+    assert obs.error is None
+    assert obs.dns is not None
+    assert obs.dns.answers == ("2001:db8::10",)
+    assert obs.dns.resolver == "system"
+
+
+async def test_system_resolver_path_reports_nxdomain(dns_server: DnsSim) -> None:
+    probe = DnsProbe(system_resolver=_system_resolver(dns_server))
+    obs = await probe.run(target("nope.example.test"))
+    assert obs.dns is not None
+    assert obs.dns.rcode == "NXDOMAIN"
+    assert obs.error == "rcode NXDOMAIN, expected NOERROR"
+
+
+async def test_system_resolver_path_reports_a_failing_server_as_an_error(
+    dns_server: DnsSim,
+) -> None:
+    probe = DnsProbe(system_resolver=_system_resolver(dns_server))
+    obs = await probe.run(target("broken.example.test"))
+    assert obs.dns is None
+    assert obs.error is not None
+    assert obs.error.startswith("system: no server answered")
+    assert "SERVFAIL" in obs.error
+
+
+async def test_system_resolver_path_times_out(dns_server: DnsSim) -> None:
+    dns_server.set_drop("www.example.test")
+    probe = DnsProbe(system_resolver=_system_resolver(dns_server))
+    obs = await probe.run(target("www.example.test", timeout=0.3))
+    assert obs.error == "system: timed out after 0.3s"

@@ -71,8 +71,10 @@ class DnsProbe(Probe):
 
     kind = CheckKind.DNS
 
-    def __init__(self) -> None:
-        self._system: dns.asyncresolver.Resolver | None = None
+    def __init__(self, *, system_resolver: dns.asyncresolver.Resolver | None = None) -> None:
+        """``system_resolver`` replaces the one read from ``/etc/resolv.conf`` (for tests,
+        or a host whose stub resolver listens on another port)."""
+        self._system = system_resolver
 
     async def start(self) -> None:
         """Read the system resolver configuration once (``/etc/resolv.conf``)."""
