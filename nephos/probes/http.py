@@ -204,7 +204,16 @@ def _load(cert: Any) -> x509.Certificate:
 
 
 class HttpProbe(Probe):
-    """Runs HTTP and HTTPS checks; one instance serves every target concurrently."""
+    """Runs HTTP and HTTPS checks; one instance serves every target concurrently.
+
+    ``http.ip_family`` is strict: ``ipv6`` never falls back to an IPv4 address.
+
+    Args:
+        keepalive: reuse connections between checks (faster; ``dns`` and ``connect`` then
+            appear only on checks that opened a connection).
+        dns_cache_ttl: seconds a resolved address is reused; ``dns`` appears only on checks
+            that resolved.
+    """
 
     kind = CheckKind.HTTP
 
