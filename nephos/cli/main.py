@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "nephos.cli.status_cmd",
     "nephos.cli.alerts_cmd",
     "nephos.cli.demo_cmd",
+    "nephos.cli.stream_cmd",
 )
 
 app = typer.Typer(
