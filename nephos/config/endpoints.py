@@ -99,8 +99,9 @@ def read_endpoint(target: Section) -> tuple[CheckKind, str]:
         if declared is not None and declared is not kind:
             raise target.error(
                 "kind",
-                f"kind {declared} does not match the url, which makes a {kind} check "
-                "(drop kind, or use a tcp://, tls:// or dns:// url)",
+                f"kind {declared} contradicts the url, which makes this "
+                f"{'an' if kind is CheckKind.HTTP else 'a'} {kind.upper()} check "
+                f"(drop kind, or write the url as {declared}://...)",
             )
         return kind, address
     if declared is None:

@@ -218,7 +218,11 @@ def _hub(root: Section) -> HubConfig:
     host, port = hub.convert("listen", lambda v: split_host_port(str(v)), ("127.0.0.1", 0))
     token = hub.text("token", secret=True) or None  # empty, e.g. from ${TOKEN:-}: no token
     if token is not None and len(token) < _MIN_TOKEN:
-        raise hub.error("token", f"is shorter than {_MIN_TOKEN} characters; use a random one")
+        raise hub.error(
+            "token",
+            f"must be at least {_MIN_TOKEN} characters; use a random one "
+            "(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')",
+        )
     if token is None and not _is_loopback(host):
         raise hub.error(
             "listen",

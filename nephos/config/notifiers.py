@@ -64,7 +64,12 @@ def read_notifiers(root: Section) -> dict[str, NotifierConfig]:
                 path=path,
             )
         entry = Section(
-            node, path, root.file, _COMMON | _ALL_OPTIONS, aliases={"title_template": "title"}
+            node,
+            path,
+            root.file,
+            _COMMON | _ALL_OPTIONS,
+            aliases={"title_template": "title"},
+            line=section.node.key_lines.get(name),
         )
         out[name] = _read_notifier(name, entry)
     return out

@@ -47,6 +47,8 @@ class Section:
         known: the keys this mapping may hold (snake_case).
         aliases: other spellings of known keys, e.g. ``{"query_type": "record_type"}``.
         open_keys: keep unknown keys in :attr:`extras` instead of rejecting them.
+        line: the line that introduces the mapping (its key), for errors about the whole of it;
+            default: the mapping's own first line.
 
     Raises:
         ConfigError: the node is not a mapping, a key is unknown, or one key is written twice.
@@ -61,8 +63,10 @@ class Section:
         *,
         aliases: Mapping[str, str] | None = None,
         open_keys: bool = False,
+        line: int | None = None,
     ) -> None:
         self.node = node
+        self.line = line or node.line
         self.path = path
         self.file = file
         self.extras: dict[str, Node] = {}
@@ -117,12 +121,12 @@ class Section:
     def line_of(self, key: str) -> int:
         """The line of ``key``, or of this mapping when it is not set."""
         entry = self._entries.get(key)
-        return entry[2] if entry else self.node.line
+        return entry[2] if entry else self.line
 
     def error(self, key: str | None, message: str, *, line: int | None = None) -> ConfigError:
         """A ConfigError about ``key`` (or about this whole mapping when ``key`` is None)."""
         if key is None:
-            return ConfigError(message, file=self.file, line=line or self.node.line, path=self.path)
+            return ConfigError(message, file=self.file, line=line or self.line, path=self.path)
         node = self.get(key)
         where = line or (node.line if node is not None else self.line_of(key))
         return ConfigError(message, file=self.file, line=where, path=self.path_of(key))
@@ -180,10 +184,8 @@ class Section:
             folded = text.lower()
             if folded not in choices:
                 hint = closest(folded, choices)
-                near = f"did you mean {hint}? " if hint else ""
-                raise self.error(
-                    key, f"{show(text)} is not allowed ({near}one of {', '.join(choices)})"
-                )
+                near = f" (did you mean {hint}?)" if hint else ""
+                raise self.error(key, f"{show(text)} is not one of {', '.join(choices)}{near}")
             return folded
         return text
 
@@ -327,7 +329,13 @@ class Section:
         if node is None or node.value is None:
             return None
         return Section(
-            node, self.path_of(key), self.file, known, aliases=aliases, open_keys=open_keys
+            node,
+            self.path_of(key),
+            self.file,
+            known,
+            aliases=aliases,
+            open_keys=open_keys,
+            line=self.line_of(key),
         )
 
     def text_mapping(self, key: str) -> dict[str, str]:

@@ -152,6 +152,8 @@ def parse_yaml(text: str, *, file: str | None, env: Mapping[str, str]) -> Node |
         problem = exc.problem or "cannot be parsed"
         if "\\t" in problem or "'\\t'" in str(exc):
             problem += " (YAML indents with spaces, not tabs)"
+        elif "<block end>" in problem or "block mapping" in problem:
+            problem += " (check the indentation of this line and the one above)"
         raise ConfigError(
             f"YAML syntax error: {problem}", file=file, line=_error_line(exc)
         ) from exc
@@ -170,22 +172,23 @@ class _Builder:
         self.env = env
         self.count = 0
 
-    def error(self, message: str, line: int) -> ConfigError:
-        return ConfigError(message, file=self.file, line=line)
+    def error(self, message: str, line: int, path: str) -> ConfigError:
+        return ConfigError(message, file=self.file, line=line, path=path or None)
 
-    def build(self, node: yaml.Node) -> Node:
+    def build(self, node: yaml.Node, path: str = "") -> Node:
         self.count += 1
         line = node.start_mark.line + 1
         if self.count > _MAX_NODES:
-            raise self.error("document expands to too many values (recursive aliases?)", line)
+            raise self.error("document expands to too many values (recursive aliases?)", line, path)
         if isinstance(node, yaml.MappingNode):
-            return self.mapping(node, line)
+            return self.mapping(node, line, path)
         if isinstance(node, yaml.SequenceNode):
-            return Node([self.build(child) for child in node.value], line)
+            items = [self.build(child, f"{path}[{i}]") for i, child in enumerate(node.value)]
+            return Node(items, line)
         assert isinstance(node, yaml.ScalarNode)
-        return Node(self.scalar(node, line), line, style=node.style)
+        return Node(self.scalar(node, line, path), line, style=node.style)
 
-    def mapping(self, node: yaml.MappingNode, line: int) -> Node:
+    def mapping(self, node: yaml.MappingNode, line: int, path: str) -> Node:
         out = Node({}, line)
         merges: list[yaml.Node] = []
         for key_node, value_node in node.value:
@@ -194,27 +197,31 @@ class _Builder:
                 merges.append(value_node)
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
-                raise self.error("a key must be a plain word, not a list or mapping", key_line)
+                raise self.error(
+                    "a key must be a plain word, not a list or mapping", key_line, path
+                )
             key = str(key_node.value)  # as written: `on:` stays "on", not True
             if key in out.value:
                 first = out.key_lines[key]
-                raise self.error(f"{key}: duplicate key (first at line {first})", key_line)
-            out.value[key] = self.build(value_node)
+                raise self.error(
+                    f"duplicate key (first at line {first})", key_line, _join(path, key)
+                )
+            out.value[key] = self.build(value_node, _join(path, key))
             out.key_lines[key] = key_line
         # `<<: *defaults` fills in keys that the mapping does not set itself.
         for merge in merges:
             sources = merge.value if isinstance(merge, yaml.SequenceNode) else [merge]
             for source in sources:
                 if not isinstance(source, yaml.MappingNode):
-                    raise self.error("<< merges only mappings", source.start_mark.line + 1)
-                merged = self.mapping(source, source.start_mark.line + 1)
+                    raise self.error("<< merges only mappings", source.start_mark.line + 1, path)
+                merged = self.mapping(source, source.start_mark.line + 1, path)
                 for key, child in merged.value.items():
                     if key not in out.value:
                         out.value[key] = child
                         out.key_lines[key] = merged.key_lines[key]
         return out
 
-    def scalar(self, node: yaml.ScalarNode, line: int) -> Any:
+    def scalar(self, node: yaml.ScalarNode, line: int, path: str) -> Any:
         plain_style = node.style is None
         if node.tag in _TEXT_TAGS:
             text = str(node.value)
@@ -224,7 +231,7 @@ class _Builder:
                 substituted = substitute_env(text, self.env)
             except ConfigError as exc:
                 where = Node(text, line, style=node.style).line_at(text.find("$"))
-                raise self.error(exc.message, where) from exc
+                raise self.error(exc.message, where, path) from exc
             if not plain_style or substituted == text:
                 return substituted
             return self.typed(substituted, line)
@@ -234,7 +241,7 @@ class _Builder:
         try:
             return self.loader.construct_object(node)
         except yaml.constructor.ConstructorError as exc:
-            raise self.error(f"unsupported value: {exc.problem}", line) from exc
+            raise self.error(f"unsupported value: {exc.problem}", line, path) from exc
 
     def typed(self, text: str, line: int) -> Any:
         """An unquoted scalar's substituted text, typed as YAML would have typed it."""
@@ -243,6 +250,10 @@ class _Builder:
             return text
         scalar = yaml.ScalarNode(tag, text, node_mark(line), node_mark(line))
         return self.loader.construct_object(scalar)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
 
 
 def node_mark(line: int) -> yaml.Mark:
