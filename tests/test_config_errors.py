@@ -407,6 +407,16 @@ def test_the_error_carries_its_parts_for_tools(workdir: pathlib.Path) -> None:
     )
 
 
+def test_recursive_aliases_cannot_expand_without_bound(workdir: pathlib.Path) -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 7):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        levels.append(f"a{i}: &a{i} [{refs}]")
+    (workdir / "nephos.yaml").write_text("insights:\n" + "".join(f"  {x}\n" for x in levels))
+    with pytest.raises(ConfigError, match=r"document expands to too many values"):
+        load_config("nephos.yaml", env={})
+
+
 def test_a_secret_in_a_bad_value_is_not_repeated(workdir: pathlib.Path) -> None:
     write(
         workdir,
@@ -475,24 +485,3 @@ def test_validate_json_reports_the_error_fields(tmp_path: pathlib.Path) -> None:
         "path": "targets[0].intervall",
     }
     assert "Traceback" not in result.stderr
-
-
-def test_init_writes_the_starter_then_validate_accepts_it(tmp_path: pathlib.Path) -> None:
-    created = run_cli("init", cwd=tmp_path)
-    assert created.returncode == 0, created.stderr
-    starter = pathlib.Path(__file__).resolve().parent.parent / "config" / "starter.yaml"
-    assert (tmp_path / "nephos.yaml").read_text() == starter.read_text()
-    checked = run_cli("config", "validate", cwd=tmp_path)
-    assert checked.returncode == 0, checked.stderr
-    assert checked.stdout == "ok: 5 targets, 1 notifiers (nephos.yaml)\n"
-
-
-def test_init_refuses_to_overwrite_without_force(tmp_path: pathlib.Path) -> None:
-    (tmp_path / "nephos.yaml").write_text("# mine\n")
-    refused = run_cli("init", "nephos.yaml", cwd=tmp_path)
-    assert refused.returncode == 3
-    assert refused.stderr == "nephos: nephos.yaml already exists (use --force to overwrite)\n"
-    assert (tmp_path / "nephos.yaml").read_text() == "# mine\n"
-    forced = run_cli("init", "nephos.yaml", "--force", cwd=tmp_path)
-    assert forced.returncode == 0
-    assert (tmp_path / "nephos.yaml").read_text().startswith("# nephos starter config")

@@ -290,11 +290,10 @@ class Section:
             return []
         if node.is_mapping:
             raise self.error(key, "expected a list, got a mapping")
-        items = node.value if node.is_list else [node]
         path = self.path_of(key)
         if not node.is_list:
             return [(path, node)]
-        return [(item_path(path, i), item) for i, item in enumerate(items)]
+        return [(item_path(path, i), item) for i, item in enumerate(node.value)]
 
     def texts(self, key: str, *, secret: bool = False) -> tuple[str, ...]:
         """A list of text values; a single value counts as a list of one.
