@@ -53,9 +53,7 @@ def load_cli_config(path: str | None) -> Config:
 
 
 def init(
-    path: Annotated[
-        str, typer.Argument(help="Where to write the config.", show_default=True)
-    ] = "nephos.yaml",
+    path: Annotated[str, typer.Argument(help="Where to write the config.")] = "nephos.yaml",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter config."""

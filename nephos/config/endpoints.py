@@ -148,6 +148,8 @@ def _parse_url(value: object) -> tuple[CheckKind, str]:
     except ValueError as exc:
         raise ConfigError(f"{show(text)} is not a valid URL: {exc}") from None
     scheme = parts.scheme.lower()
+    if port == 0:
+        raise ConfigError(f"{show(text)}: 0 is not a port (1-65535)")
     if scheme in ("http", "https"):
         if not parts.hostname:
             raise ConfigError(f"{show(text)} has no host")
@@ -165,8 +167,6 @@ def _parse_url(value: object) -> tuple[CheckKind, str]:
             raise ConfigError(f"{show(text)} has no host")
         if port is None and scheme == "tcp":
             raise ConfigError(f"{show(text)} has no port (write tcp://host:port)")
-        if port == 0:
-            raise ConfigError(f"{show(text)}: 0 is not a port (1-65535)")
         host = check_host(parts.hostname)
         return CheckKind(scheme), join_host_port(host, port or 443)
     shown = f"scheme {scheme}" if scheme else "no scheme"

@@ -134,23 +134,25 @@ class ConfigWatcher:
         Returns:
             Whether a new configuration was applied.
         """
+        # Callbacks run outside the lock, so that one may call reload() itself.
+        error: ConfigError | None = None
         async with self._lock:
             self._seen = await asyncio.to_thread(_fingerprint, self.path)
-            if self._seen is None:
-                await self._on_error(
-                    ConfigError("cannot be read; keeping the running config", file=self.path)
-                )
-                return False
             try:
+                if self._seen is None:
+                    raise ConfigError("cannot be read; keeping the running config", file=self.path)
                 config = await asyncio.to_thread(self._load)
             except ConfigError as exc:
-                _log.warning("config not reloaded: %s", exc)
-                await self._on_error(exc)
-                return False
-            if config == self._current:
-                return False
-            self._current = config
-            _log.info("config reloaded from %s", self.path)
+                error = exc
+            else:
+                if config == self._current:
+                    return False
+                self._current = config
+                _log.info("config reloaded from %s", self.path)
+        if error is not None:
+            _log.warning("config not reloaded: %s", error)
+            await self._on_error(error)
+            return False
         await self._on_change(config)
         return True
 
