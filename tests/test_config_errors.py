@@ -351,6 +351,38 @@ BAD_CONFIGS = [
         "takes backend, path, retention, spool_dir, spool_max_bytes)",
     ),
     (
+        "resolver-is-a-host-name",
+        """
+        targets:
+          - name: dns
+            url: dns://example.com
+            dns:
+              resolvers: [1.1.1.1, dns.google]
+        """,
+        'nephos.yaml:5: targets[0].dns.resolvers[1]: "dns.google" is not a resolver '
+        "(an IP address, optionally with :port)",
+    ),
+    (
+        "interval-too-short",
+        """
+        targets:
+          - name: api
+            url: https://a.example.com
+            interval: 500ms
+        """,
+        'nephos.yaml:4: targets[0].interval: "500ms" is too short (minimum 1s)',
+    ),
+    (
+        "two-documents",
+        """
+        targets: []
+        ---
+        notifiers: {}
+        """,
+        "nephos.yaml:2: YAML syntax error: expected a single document in the stream, "
+        "but found another document",
+    ),
+    (
         "target-is-not-a-mapping",
         """
         targets:

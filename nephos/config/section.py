@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from nephos.config.values import closest, parse_duration, parse_size, show
+from nephos.config.values import closest, format_duration, parse_duration, parse_size, show
 from nephos.config.yamlnodes import Node
 from nephos.errors import ConfigError
 
@@ -263,9 +263,8 @@ class Section:
         """
         value = self.convert(key, lambda v: parse_duration(v, allow_number=allow_number), default)
         if minimum is not None and self.has(key) and value < minimum:
-            raise self.error(
-                key, f"{show(self.require(key).value)} is too short (minimum {minimum})"
-            )
+            written = show(self.require(key).value)
+            raise self.error(key, f"{written} is too short (minimum {format_duration(minimum)})")
         return value
 
     def size(self, key: str, default: int, *, minimum: int = 0) -> int:

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from nephos.config.endpoints import check_host, read_endpoint, split_host_port
 from nephos.config.rules import read_alert_rules, read_latency, read_maintenance
-from nephos.config.section import Section
+from nephos.config.section import Section, parse_int
 from nephos.config.values import closest, format_duration, show
 from nephos.errors import ConditionSyntaxError, ConfigError
 from nephos.model import (
@@ -242,10 +242,10 @@ def _http_options(section: Section) -> HttpOptions:
     body = _body(section, headers)
     statuses = []
     for path, node in section.nodes("expected_status"):
-        code = node.value
-        if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
+        code = parse_int(node.value)
+        if code is None or not 100 <= code <= 599:
             raise ConfigError(
-                f"{show(code)} is not an HTTP status (100-599)",
+                f"{show(node.value)} is not an HTTP status (100-599)",
                 file=section.file,
                 line=node.line,
                 path=path,
@@ -378,11 +378,11 @@ def _resolver(text: str) -> str:
         return text
     except ValueError:
         pass
-    host, port = split_host_port(text)
     try:
+        host, port = split_host_port(text)
         ipaddress.ip_address(host)
-    except ValueError:
+    except (ConfigError, ValueError):
         raise ConfigError(
-            f"{show(text)}: a resolver is an IP address, optionally with :port"
+            f"{show(text)} is not a resolver (an IP address, optionally with :port)"
         ) from None
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -150,6 +150,8 @@ def parse_yaml(text: str, *, file: str | None, env: Mapping[str, str]) -> Node |
         return _Builder(loader, file, env).build(root)
     except yaml.MarkedYAMLError as exc:
         problem = exc.problem or "cannot be parsed"
+        if exc.context and problem.startswith("but "):
+            problem = f"{exc.context}, {problem}"  # "expected a single document, but found..."
         if "\\t" in problem or "'\\t'" in str(exc):
             problem += " (YAML indents with spaces, not tabs)"
         elif "<block end>" in problem or "block mapping" in problem:
