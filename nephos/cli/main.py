@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "nephos.cli.alerts_cmd",
     "nephos.cli.demo_cmd",
     "nephos.cli.stream_cmd",
+    "nephos.cli.watch_cmd",
 )
 
 app = typer.Typer(

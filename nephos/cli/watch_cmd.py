@@ -1,0 +1,78 @@
+"""``nephos watch``: the live terminal UI over a hub, or over a recording.
+
+Thin: it works out the hub's address and token (flags first, then the config's ``hub``
+section) and hands over to :func:`nephos.tui.app.run_watch`, imported only when the command
+runs so that ``nephos --help`` never loads Textual.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nephos.cli.sentinel_cmd import ConfigOption, load_cli_config
+
+__all__ = ["hub_url", "register"]
+
+
+def hub_url(listen: str) -> str:
+    """The WebSocket URL a local client uses for a hub listening on ``listen``.
+
+    A hub on every address (``0.0.0.0``, ``::``) is reached on loopback.
+    """
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - mapping a bind-all address to loopback
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"ws://{host}:{port}/"
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``nephos watch`` to ``app``."""
+
+    @app.command("watch")
+    def watch(
+        config: ConfigOption = None,
+        url: Annotated[
+            str | None,
+            typer.Option("--url", help="The hub, ws://host:port/ (default: the config's hub)."),
+        ] = None,
+        token: Annotated[
+            str | None,
+            typer.Option(
+                "--token",
+                envvar="NEPHOS_HUB_TOKEN",
+                help="The hub's bearer token (default: the config's hub.token).",
+                show_default=False,
+            ),
+        ] = None,
+        replay: Annotated[
+            Path | None,
+            typer.Option(
+                "--replay",
+                help="Play a `nephos tail --json` recording instead of connecting to a hub.",
+                show_default=False,
+            ),
+        ] = None,
+        speed: Annotated[
+            float,
+            typer.Option("--speed", min=0.01, help="Replay speed: 1 keeps the recorded pace."),
+        ] = 1.0,
+    ) -> int:
+        """The live terminal UI: providers, targets and alerts as they change.
+
+        Keys: ? help, / filter, s sort, p pause, enter detail, a ack, e explain, q quit.
+        """
+        from nephos.tui.app import run_watch
+
+        if replay is not None:
+            return run_watch(url, token=token, replay=str(replay), speed=speed)
+        if url is None or token is None:
+            hub = load_cli_config(config).hub
+            url = url or hub_url(hub.listen)
+            token = token or hub.token
+        return run_watch(url, token=token, replay=None)

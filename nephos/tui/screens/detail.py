@@ -1,0 +1,109 @@
+"""The detail screen of one target: a latency chart over time, its last results, its alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Sparkline, Static
+
+from nephos.sentinel.output import format_latency, format_time
+from nephos.tui.cells import age_text, alert_state_cell, plain, severity_cell, state_cell
+from nephos.tui.state import FleetState
+
+__all__ = ["TargetDetail"]
+
+
+class TargetDetail(Screen[None]):
+    """Everything remembered about one target, redrawn as results arrive."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back", key_display="esc", id="nephos.detail.back"),
+        Binding("q", "app.quit", "Quit", id="nephos.detail.quit"),
+    ]
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.target = target
+        """The target this screen shows."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-title")
+        with Vertical(id="chart"):
+            yield Static(id="chart-label")
+            yield Sparkline([], id="latency-chart")
+        results: DataTable[Text] = DataTable(id="results", cursor_type="row")
+        results.border_title = "last results"
+        yield results
+        alerts: DataTable[Text] = DataTable(id="target-alerts", cursor_type="row")
+        alerts.border_title = "alerts"
+        yield alerts
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#results", DataTable).add_columns(
+            "time", "state", "latency", "status", "reason"
+        )
+        self.query_one("#target-alerts", DataTable).add_columns(
+            "severity", "state", "age", "alert", "id"
+        )
+
+    def show(self, state: FleetState, now: datetime) -> None:
+        """Redraw from ``state``; a target that has gone reads as such."""
+        row = state.rows.get(self.target)
+        title = Text()
+        title.append(self.target, style="bold")
+        if row is None:
+            title.append("  no longer reported by the hub", style="dim")
+            self.query_one("#detail-title", Static).update(title)
+            return
+        latest = row.latest
+        title.append("  ")
+        title.append_text(state_cell(latest.health))
+        where = " · ".join(p for p in (latest.provider, latest.region, latest.kind.value) if p)
+        title.append(f"  {where}", style="dim")
+        if row.flapping:
+            title.append("  ⇅ flapping", style="bold magenta")
+        if latest.reason:
+            title.append("\n")
+            title.append_text(plain(latest.reason, limit=200))
+        self.query_one("#detail-title", Static).update(title)
+
+        latencies = row.latencies
+        label = Text(f"latency over the last {len(latencies)} results", style="bold")
+        if latencies:
+            label.append(
+                f"  min {format_latency(min(latencies))} · max {format_latency(max(latencies))}"
+                f" · last {format_latency(latencies[-1])}",
+                style="dim",
+            )
+        self.query_one("#chart-label", Static).update(label)
+        self.query_one("#latency-chart", Sparkline).data = latencies
+
+        results = self.query_one("#results", DataTable)
+        results.clear()
+        for result in reversed(row.history):
+            status = str(result.status_code) if result.status_code is not None else "—"
+            results.add_row(
+                Text(format_time(result.ts)),
+                state_cell(result.health),
+                Text(format_latency(result.latency_ms), justify="right"),
+                Text(status),
+                plain(result.reason or result.error or "", limit=120),
+            )
+
+        alerts = self.query_one("#target-alerts", DataTable)
+        alerts.clear()
+        for alert in state.alerts_for(self.target):
+            alerts.add_row(
+                severity_cell(alert.severity),
+                alert_state_cell(alert),
+                Text(age_text(now - alert.started_at)),
+                plain(alert.title),
+                plain(alert.id),
+            )

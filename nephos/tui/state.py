@@ -1,0 +1,305 @@
+"""The headless view-model of ``nephos watch``: the fleet as the stream has told it so far.
+
+:class:`FleetState` reduces snapshots and events (already parsed into domain values) into one
+row per target, the open alerts, per-provider totals and the fleet tally, and remembers what
+changed since the screen was last drawn. It imports no Textual or Rich, so it is tested on its
+own; filtering and sorting of rows live in ``nephos.tui.query``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from nephos.model import (
+    Alert,
+    AlertState,
+    CheckKind,
+    CheckResult,
+    Health,
+    Instance,
+    MetricPoint,
+)
+
+__all__ = [
+    "PROVIDER_ORDER",
+    "Changes",
+    "FleetState",
+    "FleetTotals",
+    "ProviderTotals",
+    "TargetRow",
+    "provider_order",
+]
+
+PROVIDER_ORDER = ("aws", "vultr", "gcp", "azure")
+"""Providers in the order their cards are shown; any other provider follows, then "other"."""
+
+_OPEN = (AlertState.FIRING, AlertState.ACKNOWLEDGED)
+
+
+def provider_order(provider: str) -> tuple[int, str]:
+    """A sort key placing the known clouds first, other names next and "other" last."""
+    if provider in PROVIDER_ORDER:
+        return (PROVIDER_ORDER.index(provider), provider)
+    return (len(PROVIDER_ORDER) + (provider == "other"), provider)
+
+
+@dataclass(slots=True)
+class TargetRow:
+    """What the table knows about one target: its latest result and a little history."""
+
+    name: str
+    latest: CheckResult
+    history: deque[CheckResult]
+    """The most recent results, oldest first, for the sparkline and the detail screen."""
+    alerting: bool = False
+    """An open alert names this target."""
+    alert_flapping: bool = False
+    """An open alert of this target is marked flapping."""
+
+    @property
+    def provider(self) -> str:
+        """The provider of the latest result."""
+        return self.latest.provider
+
+    @property
+    def region(self) -> str | None:
+        """The region of the latest result."""
+        return self.latest.region
+
+    @property
+    def kind(self) -> CheckKind:
+        """The check kind of the latest result."""
+        return self.latest.kind
+
+    @property
+    def health(self) -> Health:
+        """The health of the latest result."""
+        return self.latest.health
+
+    @property
+    def flapping(self) -> bool:
+        """The sentinel or an open alert says this target flaps."""
+        return self.latest.flapping or self.alert_flapping
+
+    @property
+    def latencies(self) -> list[float]:
+        """Latency in ms of the remembered results, oldest first."""
+        return [r.latency_ms for r in self.history]
+
+    def age(self, now: datetime) -> timedelta:
+        """How long ago the latest result was taken (never negative)."""
+        return max(timedelta(0), now - self.latest.ts)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderTotals:
+    """The card of one provider: how many of its targets are healthy, and the worst state."""
+
+    provider: str
+    total: int
+    counts: Mapping[Health, int]
+
+    @property
+    def healthy(self) -> int:
+        """Targets whose latest result is healthy."""
+        return self.counts.get(Health.HEALTHY, 0)
+
+    @property
+    def health_pct(self) -> float:
+        """Healthy targets as a percentage of all; 100 when there are none."""
+        return 100.0 * self.healthy / self.total if self.total else 100.0
+
+    @property
+    def worst(self) -> Health:
+        """The worst state among the provider's targets."""
+        return Health.worst([h for h, n in self.counts.items() if n])
+
+
+@dataclass(frozen=True, slots=True)
+class FleetTotals:
+    """The header's tally: targets per state, open alerts and instances."""
+
+    targets: int
+    counts: Mapping[Health, int]
+    firing: int
+    acknowledged: int
+    instances: int
+
+
+@dataclass(slots=True)
+class Changes:
+    """What changed since the screen was last drawn."""
+
+    targets: set[str] = field(default_factory=set)
+    """Names of targets whose row changed (or appeared)."""
+    alerts: bool = False
+    """The set or the state of open alerts changed."""
+    reset: bool = False
+    """A snapshot replaced everything: redraw from scratch."""
+
+    def __bool__(self) -> bool:
+        return self.reset or self.alerts or bool(self.targets)
+
+
+class FleetState:
+    """Rows, alerts and totals reduced from the stream; records in, view-model out.
+
+    Args:
+        history: results remembered per target.
+        max_closed_alerts: resolved alerts kept (for the detail screen), oldest dropped first.
+    """
+
+    def __init__(self, *, history: int = 60, max_closed_alerts: int = 500) -> None:
+        self._history = history
+        self._max_closed = max_closed_alerts
+        self.rows: dict[str, TargetRow] = {}
+        """One row per target, keyed by target name."""
+        self.alerts: dict[str, Alert] = {}
+        """Every alert seen, by id (open ones and the most recent resolved ones)."""
+        self.instances: dict[tuple[str, str], Instance] = {}
+        """Instances by (provider, id)."""
+        self.metrics: dict[tuple[str, str], MetricPoint] = {}
+        """The latest point of each (instance, metric) series."""
+        self.seq = 0
+        """The newest seq applied."""
+        self.applied = 0
+        """How many records have been applied in all; pause counts what it buffers with it."""
+        self._changes = Changes()
+
+    # ---- reducing
+
+    def apply_snapshot(
+        self,
+        seq: int,
+        *,
+        results: Iterable[CheckResult] = (),
+        alerts: Iterable[Alert] = (),
+        instances: Iterable[Instance] = (),
+    ) -> None:
+        """Replace the whole state with a snapshot's (a resync after lag as well)."""
+        old_rows = self.rows
+        self.rows = {}
+        self.alerts = {}
+        self.instances = {}
+        for result in results:
+            previous = old_rows.get(result.target)
+            self._put_result(result, previous.history if previous else None)
+        for alert in alerts:
+            self.alerts[alert.id] = alert
+        for instance in instances:
+            self.instances[(instance.provider, instance.id)] = instance
+        self._mark_alerting(set(self.rows))
+        self.seq = seq
+        self.applied += 1
+        self._changes = Changes(reset=True)
+
+    def apply(self, record: CheckResult | Alert | Instance | MetricPoint, seq: int = 0) -> None:
+        """Apply one event's record; ``seq`` (when given) advances :attr:`seq`."""
+        if isinstance(record, CheckResult):
+            row = self.rows.get(record.target)
+            self._put_result(record, row.history if row else None)
+            self._changes.targets.add(record.target)
+            if row is None:  # a new row learns of alerts that arrived before its first result
+                self._mark_alerting({record.target})
+        elif isinstance(record, Alert):
+            self._put_alert(record)
+        elif isinstance(record, Instance):
+            self.instances[(record.provider, record.id)] = record
+        else:
+            self.metrics[(record.instance, record.metric)] = record
+        self.seq = max(self.seq, seq)
+        self.applied += 1
+
+    def _put_result(self, result: CheckResult, history: deque[CheckResult] | None) -> None:
+        if history is None:
+            history = deque(maxlen=self._history)
+        if history and result.ts < history[-1].ts:
+            return  # an older result arriving late (a replay overlap) must not win
+        history.append(result)
+        row = self.rows.get(result.target)
+        if row is None:
+            self.rows[result.target] = TargetRow(result.target, result, history)
+        else:
+            row.latest = result
+
+    def _put_alert(self, alert: Alert) -> None:
+        previous = self.alerts.get(alert.id)
+        if previous is not None and alert.version < previous.version:
+            return
+        self.alerts[alert.id] = alert
+        self._changes.alerts = True
+        self._mark_alerting({alert.target})
+        if alert.state not in _OPEN:
+            self._trim_closed()
+
+    def _mark_alerting(self, targets: set[str]) -> None:
+        """Recompute the alert flags of ``targets`` from the open alerts."""
+        open_by_target: dict[str, list[Alert]] = {}
+        for alert in self.alerts.values():
+            if alert.state in _OPEN and alert.target in targets:
+                open_by_target.setdefault(alert.target, []).append(alert)
+        for name in targets:
+            row = self.rows.get(name)
+            if row is None:
+                continue
+            mine = open_by_target.get(name, [])
+            alerting, flapping = bool(mine), any(a.flapping for a in mine)
+            if (alerting, flapping) != (row.alerting, row.alert_flapping):
+                row.alerting, row.alert_flapping = alerting, flapping
+                self._changes.targets.add(name)
+
+    def _trim_closed(self) -> None:
+        closed = [a for a in self.alerts.values() if a.state not in _OPEN]
+        if len(closed) <= self._max_closed:
+            return
+        closed.sort(key=lambda a: a.updated_at)
+        for alert in closed[: len(closed) - self._max_closed]:
+            del self.alerts[alert.id]
+
+    def take_changes(self) -> Changes:
+        """What changed since the last call, and start counting afresh."""
+        changes, self._changes = self._changes, Changes()
+        return changes
+
+    # ---- reading
+
+    def open_alerts(self) -> list[Alert]:
+        """Firing and acknowledged alerts, newest first (firing before acknowledged)."""
+        found = [a for a in self.alerts.values() if a.state in _OPEN]
+        found.sort(key=lambda a: (a.state is AlertState.FIRING, a.started_at, a.id), reverse=True)
+        return found
+
+    def alerts_for(self, target: str) -> list[Alert]:
+        """Every remembered alert of ``target``, newest first."""
+        found = [a for a in self.alerts.values() if a.target == target]
+        found.sort(key=lambda a: (a.started_at, a.id), reverse=True)
+        return found
+
+    def providers(self) -> list[ProviderTotals]:
+        """The totals of each provider seen, in card order."""
+        counts: dict[str, Counter[Health]] = {}
+        for row in self.rows.values():
+            counts.setdefault(row.provider, Counter())[row.health] += 1
+        return [
+            ProviderTotals(name, sum(c.values()), dict(c))
+            for name, c in sorted(counts.items(), key=lambda item: provider_order(item[0]))
+        ]
+
+    def totals(self) -> FleetTotals:
+        """The fleet tally for the header."""
+        counts = Counter(row.health for row in self.rows.values())
+        states = Counter(a.state for a in self.alerts.values())
+        return FleetTotals(
+            targets=len(self.rows),
+            counts=dict(counts),
+            firing=states[AlertState.FIRING],
+            acknowledged=states[AlertState.ACKNOWLEDGED],
+            instances=len(self.instances),
+        )
+
+    def is_stale(self, row: TargetRow, now: datetime, threshold: timedelta) -> bool:
+        """Whether ``row``'s latest result is older than ``threshold`` at ``now``."""
+        return row.age(now) > threshold

@@ -1,0 +1,75 @@
+"""The alerts pane: open alerts newest first, severity as colour, glyph and word."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from nephos.model import Alert
+from nephos.tui.cells import age_text, alert_state_cell, plain, severity_cell
+
+__all__ = ["AlertsTable"]
+
+_COLUMNS = (
+    ("severity", "severity", 10),
+    ("state", "state", 9),
+    ("age", "age", 4),
+    ("target", "target", 18),
+    ("title", "alert", 34),
+    ("id", "id", 10),
+)
+
+
+class AlertsTable(DataTable[Text]):
+    """Open alerts, keyed by alert id."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row")
+        self._order: list[str] = []
+        self._alerts: dict[str, Alert] = {}
+
+    def on_mount(self) -> None:
+        for key, heading, width in _COLUMNS:
+            self.add_column(heading, key=key, width=width)
+
+    def _cells(self, alert: Alert, now: datetime) -> list[Text]:
+        return [
+            severity_cell(alert.severity),
+            alert_state_cell(alert),
+            Text(age_text(now - alert.started_at), justify="right"),
+            plain(alert.target),
+            plain(alert.title),
+            plain(alert.id),
+        ]
+
+    def show(self, alerts: list[Alert], now: datetime) -> None:
+        """Draw ``alerts`` in order; rows that stay in place are updated cell by cell."""
+        order = [a.id for a in alerts]
+        selected = self.selected_id()
+        if order != self._order:
+            self.clear()
+            for alert in alerts:
+                self.add_row(*self._cells(alert, now), key=alert.id)
+            if selected in order:
+                self.move_cursor(row=order.index(selected), animate=False)
+        else:
+            for alert in alerts:
+                for (key, _, _), cell in zip(_COLUMNS, self._cells(alert, now), strict=True):
+                    if self.get_cell(alert.id, key) != cell:
+                        self.update_cell(alert.id, key, cell)
+        self._order = order
+        self._alerts = {a.id: a for a in alerts}
+        self.border_title = f"alerts · {len(alerts)} open"
+
+    def selected(self) -> Alert | None:
+        """The alert under the cursor, if any."""
+        alert_id = self.selected_id()
+        return None if alert_id is None else self._alerts.get(alert_id)
+
+    def selected_id(self) -> str | None:
+        """The id of the alert under the cursor, if any."""
+        if not self._order or not 0 <= self.cursor_row < len(self._order):
+            return None
+        return self._order[self.cursor_row]

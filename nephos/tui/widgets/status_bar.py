@@ -1,0 +1,94 @@
+"""The header: the connection pill (state, round trip, age of the last update, reconnect
+countdown, pause) on the left and the fleet totals on the right."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from nephos.model import Health
+from nephos.sentinel.output import state_label
+from nephos.stream.client import ConnectionState, Phase
+from nephos.tui.cells import age_text
+from nephos.tui.state import FleetTotals
+
+__all__ = ["PillView", "StatusBar", "pill_text", "totals_text"]
+
+_PHASE_LOOK = {
+    Phase.LIVE: ("●", "LIVE", "bold green"),
+    Phase.CONNECTING: ("◌", "CONNECTING", "bold yellow"),
+    Phase.RECONNECTING: ("◐", "RECONNECTING", "bold yellow"),
+    Phase.OFFLINE: ("✕", "OFFLINE", "bold red"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PillView:
+    """Everything the pill shows, computed by the app from the client and its clock."""
+
+    state: ConnectionState
+    rtt_ms: float | None
+    since_update: timedelta | None
+    """How long ago the last message arrived; None before the first."""
+    retry_in: float | None = None
+    """Seconds left before the next connection attempt."""
+    paused: bool = False
+    buffered: int = 0
+
+
+def pill_text(view: PillView) -> Text:
+    """``● LIVE · 3 ms · 2s ago`` and its reconnecting, offline and paused variants."""
+    glyph, word, style = _PHASE_LOOK[view.state.phase]
+    text = Text()
+    text.append(f" {glyph} {word} ", style=f"{style} reverse")
+    phase = view.state.phase
+    if phase is Phase.LIVE:
+        rtt = "—" if view.rtt_ms is None else f"{view.rtt_ms:.0f}"
+        text.append(f" {rtt} ms")
+    elif phase is Phase.RECONNECTING and view.retry_in is not None:
+        text.append(f" ({view.state.attempt}) in {view.retry_in:.0f}s")
+    elif phase is Phase.CONNECTING and view.state.attempt > 1:
+        text.append(f" ({view.state.attempt})")
+    if view.since_update is not None:
+        lead = "" if phase is Phase.LIVE else "last update "
+        text.append(f" · {lead}{age_text(view.since_update)} ago", style="dim")
+    if phase is Phase.OFFLINE and view.state.reason:
+        text.append(f" · {view.state.reason[:60]}", style="dim")
+    if view.paused:
+        text.append("  ⏸ PAUSED ", style="bold reverse")
+        text.append(f" {view.buffered} buffered")
+    return text
+
+
+def totals_text(totals: FleetTotals) -> Text:
+    """``12 targets ● 9 ▲ 2 ✕ 1 · 2 firing`` for the right of the header."""
+    text = Text(justify="right")
+    text.append(f"{totals.targets} targets ")
+    for health in (Health.HEALTHY, Health.DEGRADED, Health.UNHEALTHY, Health.UNKNOWN):
+        count = totals.counts.get(health, 0)
+        if count or health is not Health.UNKNOWN:
+            label = state_label(health)
+            text.append(f" {label.glyph} {count}", style=label.style)
+    text.append(" · ")
+    text.append(f"{totals.firing} firing", style="bold red" if totals.firing else "")
+    if totals.acknowledged:
+        text.append(f" {totals.acknowledged} acked", style="dim")
+    return text
+
+
+class StatusBar(Horizontal):
+    """The one-line header."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="pill")
+        yield Static(id="totals")
+
+    def show(self, pill: PillView, totals: FleetTotals) -> None:
+        """Redraw both halves."""
+        self.query_one("#pill", Static).update(pill_text(pill))
+        self.query_one("#totals", Static).update(totals_text(totals))
