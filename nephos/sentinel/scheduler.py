@@ -41,6 +41,11 @@ def spread_offset(name: str, interval: float) -> float:
     return interval * (zlib.crc32(name.encode("utf-8")) / 2**32)
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 @dataclass(slots=True, eq=False)
 class _Run:
     """One check in flight: its task, when it was planned, and when it must be over."""
@@ -78,6 +83,8 @@ class Scheduler:
             record a timed-out result.
         on_start: called with the target and its schedule jitter (seconds late) at every start.
         jitter_samples: how many recent jitter samples to keep for percentiles.
+        resolution: the shortest sleep of the loop in seconds; checks due within it start
+            together, at most this late.
 
     Raises:
         ValueError: ``concurrency`` is below 1.
@@ -94,6 +101,7 @@ class Scheduler:
         on_timeout: TimeoutFn | None = None,
         on_start: Callable[[Target, float], None] | None = None,
         jitter_samples: int = 100_000,
+        resolution: float = 0.01,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -102,6 +110,7 @@ class Scheduler:
         self._semaphore = asyncio.Semaphore(concurrency)
         self._failing_interval = failing_interval
         self._grace = timeout_grace
+        self._resolution = resolution
         self._on_timeout = on_timeout
         self._on_start = on_start
         self._slots: dict[str, _Slot] = {}
@@ -219,21 +228,24 @@ class Scheduler:
             self._poke()  # the loop may be sleeping towards a later time
 
     def _poke(self) -> None:
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
+        if self._wake is not None:
+            _resolve(self._wake)
 
     async def _sleep_until_next(self, now: float) -> None:
         # Deadlines of checks that already ended would only wake the loop for nothing.
         while self._heap and isinstance(self._heap[0][3], _Run) and self._heap[0][3].done:
             heapq.heappop(self._heap)
-        self._wake = asyncio.get_running_loop().create_future()
-        waiters: set[asyncio.Future[None]] = {self._wake}
-        sleeper: asyncio.Future[None] | None = None
+        loop = asyncio.get_running_loop()
+        wake = self._wake = loop.create_future()
+        sleeper: asyncio.Task[None] | None = None
         if self._heap:
-            sleeper = asyncio.ensure_future(self._clock.sleep(self._heap[0][0] - now))
-            waiters.add(sleeper)
+            # Waking at most every `resolution` seconds launches checks in small batches
+            # instead of one wake-up per target; starts are at most that much later.
+            delay = max(self._heap[0][0] - now, self._resolution)
+            sleeper = loop.create_task(self._clock.sleep(delay))
+            sleeper.add_done_callback(lambda _: _resolve(wake))
         try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            await wake
         finally:
             if sleeper is not None and not sleeper.done():
                 sleeper.cancel()
@@ -300,7 +312,8 @@ class Scheduler:
     def _finish(self, run: _Run, failing: bool) -> None:
         run.done = True
         self._runs.discard(run)
-        self._poke()
+        if self._stopping and not self._runs:
+            self._poke()  # the loop waits for the last check in flight to end
         slot = self._slots.get(run.target.name)
         if slot is None or slot.run is not run:
             return
