@@ -30,7 +30,7 @@ from nephos.tui.messages import (
     SnapshotReceived,
     to_app_message,
 )
-from nephos.tui.query import FilterError, parse_filter
+from nephos.tui.query import FilterError, RowFilter, parse_filter
 from nephos.tui.screens.detail import TargetDetail
 from nephos.tui.screens.modals import AlertFacts, HelpScreen
 from nephos.tui.state import FleetState
@@ -119,7 +119,7 @@ class WatchApp(App[int]):
     def on_mount(self) -> None:
         self.targets.focus()
         self.set_interval(self._frame_interval, self._flush_if_dirty)
-        self.set_interval(1.0, self._tick)
+        self.set_interval(1.0, self.tick)
         self._consume()
         self._draw_status()
 
@@ -190,7 +190,7 @@ class WatchApp(App[int]):
                 screen.show(self.fleet, now)
         self.frames += 1
 
-    def _tick(self) -> None:
+    def tick(self) -> None:
         """Once a second: ages and countdowns move, and the lazy re-sort."""
         self._ticks += 1
         self._draw_status()
@@ -288,9 +288,7 @@ class WatchApp(App[int]):
             self._open_detail(str(event.row_key.value))
 
     def _open_detail(self, name: str) -> None:
-        screen = TargetDetail(name)
-        self.push_screen(screen)
-        screen.show(self.fleet, self.clock.now())
+        self.push_screen(TargetDetail(name, self.fleet, self.clock))
 
     def action_ack(self) -> None:
         """Acknowledge the alert under the alerts pane's cursor, through the hub."""
@@ -351,9 +349,12 @@ class WatchApp(App[int]):
         """Clear the filter first, then the provider focus."""
         box = self.query_one("#filter", Input)
         if box.has_class("-visible") or self.targets.row_filter:
-            box.value = ""
-            box.remove_class("-visible")
+            with box.prevent(Input.Changed):
+                box.value = ""
+            box.remove_class("-visible", "-error")
+            box.border_subtitle = None
             self.targets.focus()
+            self._apply_filter(parse_filter(""))
         elif self.targets.provider is not None:
             self._focus_provider(None)
 
@@ -369,6 +370,9 @@ class WatchApp(App[int]):
             return
         event.input.border_subtitle = None
         event.input.remove_class("-error")
+        self._apply_filter(row_filter)
+
+    def _apply_filter(self, row_filter: RowFilter) -> None:
         if row_filter.text != self.targets.row_filter.text:
             self.targets.row_filter = row_filter
             self._redraw_table()

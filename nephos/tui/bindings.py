@@ -87,9 +87,9 @@ WATCH_BINDINGS: list[Binding] = [
     ),
     _b(
         "escape",
-        "back",
-        "Back",
-        "Clear the filter or the provider focus.",
+        "clear",
+        "Clear",
+        "Clear the filter, then the provider focus.",
         show=False,
         key_display="esc",
     ),

@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Sparkline, Static
 
+from nephos.clock import Clock
 from nephos.sentinel.output import format_latency, format_time
 from nephos.tui.cells import age_text, alert_state_cell, plain, severity_cell, state_cell
 from nephos.tui.state import FleetState
@@ -27,10 +28,12 @@ class TargetDetail(Screen[None]):
         Binding("q", "app.quit", "Quit", id="nephos.detail.quit"),
     ]
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, state: FleetState, clock: Clock) -> None:
         super().__init__()
         self.target = target
         """The target this screen shows."""
+        self._state = state
+        self._clock = clock
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
@@ -52,6 +55,7 @@ class TargetDetail(Screen[None]):
         self.query_one("#target-alerts", DataTable).add_columns(
             "severity", "state", "age", "alert", "id"
         )
+        self.show(self._state, self._clock.now())
 
     def show(self, state: FleetState, now: datetime) -> None:
         """Redraw from ``state``; a target that has gone reads as such."""
