@@ -149,10 +149,13 @@ async def measure(targets: int, interval: float, cycles: float, port: int, workd
         "cpu_s": round(cpu, 2),
         "cpu_s_per_1000_checks": round(cpu / checks * 1000, 3) if checks else None,
         "checks_per_cpu_s": round(checks / cpu, 1) if cpu else None,
+        # After the first cycle (state loaded, series created): only with --cycles 2 or more.
         "steady_cpu_s_per_1000_checks": (
-            round(steady_cpu / steady_checks * 1000, 3) if steady_checks else None
+            round(steady_cpu / steady_checks * 1000, 3) if cycles >= 2 and steady_checks else None
         ),
-        "steady_checks_per_cpu_s": round(steady_checks / steady_cpu, 1) if steady_cpu else None,
+        "steady_checks_per_cpu_s": (
+            round(steady_checks / steady_cpu, 1) if cycles >= 2 and steady_cpu else None
+        ),
         "thread_cpu_s": threads[:4],
         "peak_rss_mb": round(usage1.ru_maxrss / 1024, 1),
         "jitter_p50_s": round(scheduler.jitter_percentile(50), 4),

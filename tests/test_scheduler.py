@@ -206,3 +206,19 @@ async def test_stop_waits_for_checks_in_flight_and_starts_no_new_ones(
     recorder.release.set()
     await asyncio.wait_for(task, 5)
     assert recorder.starts == {"slow": [0.0]}
+
+
+async def test_a_second_stop_cancels_the_checks_in_flight(
+    clock: ManualClock, recorder: Recorder
+) -> None:
+    recorder.hanging.add("slow")
+    scheduler = Scheduler(recorder, clock=clock)
+    scheduler.set_targets([_target("slow", 10, timeout=60)])
+    task = asyncio.create_task(scheduler.run())
+    await _advance(clock, 1)
+    scheduler.stop()
+    await _settle()
+    assert not task.done()
+    scheduler.stop()
+    await asyncio.wait_for(task, 5)
+    assert scheduler.in_flight == 0

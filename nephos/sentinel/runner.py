@@ -103,6 +103,9 @@ class Sentinel:
             clock=clock,
             concurrency=config.sentinel.concurrency,
             failing_interval=config.sentinel.failing_interval,
+            # Past the probe set's own deadline (timeout + 1 s): only a check that ignores
+            # cancellation is cut off here.
+            timeout_grace=2.0,
             on_timeout=self._timed_out,
             on_start=lambda _target, jitter: self.metrics.observe_jitter(jitter),
         )
@@ -228,7 +231,10 @@ class Sentinel:
             await self.close()
 
     def stop(self) -> None:
-        """Stop starting checks; :meth:`run` lets in-flight ones end, flushes and returns."""
+        """Stop starting checks; :meth:`run` lets in-flight ones end, flushes and returns.
+
+        A second call (a second Ctrl-C) cancels the checks in flight instead of waiting.
+        """
         self._stopping = True
         self._scheduler.stop()
 

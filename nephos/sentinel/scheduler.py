@@ -203,7 +203,14 @@ class Scheduler:
                     run.task.cancel()
 
     def stop(self) -> None:
-        """Stop starting checks; :meth:`run` returns once the checks in flight have ended."""
+        """Stop starting checks; :meth:`run` returns once the checks in flight have ended.
+
+        A second call does not wait for them: the checks in flight are cancelled.
+        """
+        if self._stopping:
+            for run in list(self._runs):
+                if run.task is not None:
+                    run.task.cancel()
         self._stopping = True
         self._poke()
 
