@@ -9,14 +9,12 @@ drawing, never the ingesting. A dropped stream is a state in the header, never a
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import ClassVar
 
-from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import App
 from textual.binding import BindingType
-from textual.widgets import DataTable, Footer, Input
 
 from nephos.clock import Clock, SystemClock
 from nephos.errors import StreamError
@@ -30,12 +28,11 @@ from nephos.tui.messages import (
     SnapshotReceived,
     to_app_message,
 )
-from nephos.tui.query import FilterError, RowFilter, parse_filter
 from nephos.tui.screens.detail import TargetDetail
+from nephos.tui.screens.main import MainScreen
 from nephos.tui.screens.modals import AlertFacts, HelpScreen
 from nephos.tui.state import FleetState
 from nephos.tui.widgets.alerts_table import AlertsTable
-from nephos.tui.widgets.provider_cards import ProviderCard, ProviderCards, card_label
 from nephos.tui.widgets.status_bar import PillView, StatusBar
 from nephos.tui.widgets.target_table import TargetTable
 
@@ -45,6 +42,9 @@ DEFAULT_URL = "ws://127.0.0.1:8765/"
 """The hub that ``nephos sentinel run`` serves by default."""
 
 _RESORT_TICKS = 5  # lazy re-sort: at most every 5 s, so rows do not jump under the reader
+_MAIN_ONLY = frozenset(
+    {"filter", "sort", "drill", "ack", "explain", "switch_pane", "provider", "clear"}
+)
 
 
 class WatchApp(App[int]):
@@ -87,7 +87,10 @@ class WatchApp(App[int]):
         """The latest connection state the worker reported."""
         self.paused = False
         """Drawing is frozen; ingesting goes on."""
-        self._stale_after = stale_after
+        self.main = MainScreen(
+            self.fleet, TargetTable(stale_after=stale_after, id="targets"), self.clock
+        )
+        """The main screen."""
         self._frame_interval = frame_interval
         self._dirty = False
         self._paused_at = 0
@@ -98,30 +101,28 @@ class WatchApp(App[int]):
 
     # ---- layout
 
-    def compose(self) -> ComposeResult:
-        yield StatusBar(id="status")
-        yield ProviderCards(id="cards")
-        yield Input(placeholder="filter: text state:down provider:aws !is:flapping", id="filter")
-        yield TargetTable(stale_after=self._stale_after, id="targets")
-        yield AlertsTable(id="alerts")
-        yield Footer()
+    def get_default_screen(self) -> MainScreen:
+        return self.main
 
     @property
     def targets(self) -> TargetTable:
         """The main table."""
-        return self.query_one("#targets", TargetTable)
+        return self.main.targets
 
     @property
     def alerts_pane(self) -> AlertsTable:
         """The alerts pane."""
-        return self.query_one("#alerts", AlertsTable)
+        return self.main.alerts_pane
 
     def on_mount(self) -> None:
-        self.targets.focus()
         self.set_interval(self._frame_interval, self._flush_if_dirty)
         self.set_interval(1.0, self.tick)
         self._consume()
         self._draw_status()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Actions about the main screen's rows are off while another screen is on top."""
+        return action not in _MAIN_ONLY or self.screen is self.main
 
     # ---- the stream worker: the only code that iterates the client
 
@@ -176,12 +177,7 @@ class WatchApp(App[int]):
         changes = self.fleet.take_changes()
         now = self.clock.now()
         with self.batch_update():
-            if changes:
-                self.targets.apply(self.fleet, changes, now)
-                self._draw_table_title()
-            if changes.alerts or changes.reset:
-                self.alerts_pane.show(self.fleet.open_alerts(), now)
-            self._draw_cards()
+            self.main.draw(changes, now)
             self._draw_status()
             screen = self.screen
             if isinstance(screen, TargetDetail) and (
@@ -196,9 +192,8 @@ class WatchApp(App[int]):
         self._draw_status()
         if self.paused:
             return
-        now = self.clock.now()
         with self.batch_update():
-            self.targets.refresh_ages(self.fleet, now)
+            self.targets.refresh_ages(self.fleet, self.clock.now())
             if self._ticks % _RESORT_TICKS == 0 and self.targets.unsorted:
                 self.targets.resort(self.fleet)
 
@@ -217,27 +212,11 @@ class WatchApp(App[int]):
             paused=self.paused,
             buffered=self.buffered,
         )
-        self.query_one(StatusBar).show(view, self.fleet.totals())
-
-    def _draw_cards(self) -> None:
-        self.query_one(ProviderCards).show(self.fleet.providers(), self.targets.provider)
-
-    def _draw_table_title(self) -> None:
-        table = self.targets
-        title = Text(f"targets · {table.row_count} of {len(self.fleet.rows)}")
-        if table.provider is not None:
-            title.append(f" · {card_label(table.provider)}")
-        if table.row_filter:
-            title.append(" · filter: ")
-            title.append(table.row_filter.text[:40], style="bold")
-        title.append(f" · sort {table.sort_spec.describe()}", style="dim")
-        table.border_title = title
-
-    def _redraw_table(self) -> None:
-        with self.batch_update():
-            self.targets.rebuild(self.fleet, self.clock.now())
-            self._draw_table_title()
-            self._draw_cards()
+        totals = self.fleet.totals()
+        self.main.status.show(view, totals)
+        if self.screen is not self.main:  # the detail screen has a header of its own
+            for bar in self.screen.query(StatusBar):
+                bar.show(view, totals)
 
     @property
     def buffered(self) -> int:
@@ -252,20 +231,11 @@ class WatchApp(App[int]):
 
     def action_filter(self) -> None:
         """Open the filter input."""
-        box = self.query_one("#filter", Input)
-        box.add_class("-visible")
-        box.focus()
+        self.main.open_filter()
 
     def action_sort(self) -> None:
         """Sort by the current column, or reverse it."""
-        table = self.targets
-        table.sort_by(table.cursor_sort_column(), self.fleet)
-        self._draw_table_title()
-
-    @on(TargetTable.SortRequested)
-    def _sort_clicked(self, message: TargetTable.SortRequested) -> None:
-        self.targets.sort_by(message.column, self.fleet)
-        self._draw_table_title()
+        self.main.sort_current()
 
     def action_pause(self) -> None:
         """Freeze drawing, or draw everything buffered and go on."""
@@ -282,13 +252,13 @@ class WatchApp(App[int]):
         if name is not None:
             self._open_detail(name)
 
-    @on(DataTable.RowSelected, "#targets")
-    def _row_chosen(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self._open_detail(str(event.row_key.value))
+    @on(MainScreen.DetailRequested)
+    def _row_chosen(self, message: MainScreen.DetailRequested) -> None:
+        self._open_detail(message.target)
 
     def _open_detail(self, name: str) -> None:
         self.push_screen(TargetDetail(name, self.fleet, self.clock))
+        self.call_after_refresh(self._draw_status)
 
     def action_ack(self) -> None:
         """Acknowledge the alert under the alerts pane's cursor, through the hub."""
@@ -327,64 +297,17 @@ class WatchApp(App[int]):
 
     def action_switch_pane(self) -> None:
         """Move the focus between the targets and the alerts."""
-        (self.alerts_pane if self.targets.has_focus else self.targets).focus()
+        self.main.switch_pane()
 
     def action_provider(self, index: int) -> None:
         """Show only the provider of card ``index``; 0 shows them all."""
-        provider = None if index == 0 else self.query_one(ProviderCards).provider_at(index)
-        if index and provider is None:
-            return
-        self._focus_provider(provider)
-
-    @on(ProviderCard.Selected)
-    def _card_clicked(self, message: ProviderCard.Selected) -> None:
-        same = message.provider == self.targets.provider
-        self._focus_provider(None if same else message.provider)
-
-    def _focus_provider(self, provider: str | None) -> None:
-        self.targets.provider = provider
-        self._redraw_table()
+        provider = None if index == 0 else self.main.provider_at(index)
+        if index == 0 or provider is not None:
+            self.main.focus_provider(provider)
 
     def action_clear(self) -> None:
         """Clear the filter first, then the provider focus."""
-        box = self.query_one("#filter", Input)
-        if box.has_class("-visible") or self.targets.row_filter:
-            with box.prevent(Input.Changed):
-                box.value = ""
-            box.remove_class("-visible", "-error")
-            box.border_subtitle = None
-            self.targets.focus()
-            self._apply_filter(parse_filter(""))
-        elif self.targets.provider is not None:
-            self._focus_provider(None)
-
-    # ---- the filter input
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        try:
-            row_filter = parse_filter(event.value)
-        except FilterError as exc:
-            event.input.border_subtitle = Text(str(exc))
-            event.input.add_class("-error")
-            return
-        event.input.border_subtitle = None
-        event.input.remove_class("-error")
-        self._apply_filter(row_filter)
-
-    def _apply_filter(self, row_filter: RowFilter) -> None:
-        if row_filter.text != self.targets.row_filter.text:
-            self.targets.row_filter = row_filter
-            self._redraw_table()
-
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
-        event.input.remove_class("-visible")
-        self.targets.focus()
-
-    def now(self) -> datetime:
-        """The app's clock, for screens that need the time."""
-        return self.clock.now()
+        self.main.clear()
 
 
 def run_watch(

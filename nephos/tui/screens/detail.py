@@ -6,16 +6,19 @@ from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Sparkline, Static
+from textual.widgets.data_table import ColumnKey
 
 from nephos.clock import Clock
 from nephos.sentinel.output import format_latency, format_time
 from nephos.tui.cells import age_text, alert_state_cell, plain, severity_cell, state_cell
 from nephos.tui.state import FleetState
+from nephos.tui.widgets.status_bar import StatusBar
 
 __all__ = ["TargetDetail"]
 
@@ -36,6 +39,7 @@ class TargetDetail(Screen[None]):
         self._clock = clock
 
     def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
         yield Static(id="detail-title")
         with Vertical(id="chart"):
             yield Static(id="chart-label")
@@ -49,13 +53,21 @@ class TargetDetail(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#results", DataTable).add_columns(
-            "time", "state", "latency", "status", "reason"
-        )
+        results = self.query_one("#results", DataTable)
+        for heading, width in (("time", 8), ("state", 10), ("latency", 8), ("status", 6)):
+            results.add_column(heading, width=width)
+        results.add_column("reason", key="reason", width=40)
         self.query_one("#target-alerts", DataTable).add_columns(
             "severity", "state", "age", "alert", "id"
         )
         self.show(self._state, self._clock.now())
+
+    def on_resize(self, event: events.Resize) -> None:
+        results = self.query_one("#results", DataTable)
+        reason = results.columns.get(ColumnKey("reason"))
+        if reason is not None:  # the other columns, their padding, border and scrollbar: 46
+            reason.width = max(16, event.size.width - 46)
+            results.refresh()
 
     def show(self, state: FleetState, now: datetime) -> None:
         """Redraw from ``state``; a target that has gone reads as such."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from nephos.model import Alert
 from nephos.sentinel.output import format_time
@@ -38,16 +39,21 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        table: DataTable[Text] = DataTable(id="help-table", cursor_type="none")
-        table.border_title = "nephos watch · keys"
-        table.border_subtitle = "esc closes · ctrl+p lists every action"
-        yield table
+        with VerticalScroll(id="help") as box:
+            box.border_title = "nephos watch · keys"
+            box.border_subtitle = "esc closes · ctrl+p lists every action"
+            yield Static(self.keys_table(), id="help-body")
 
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("key", "action", "what it does")
+    @staticmethod
+    def keys_table() -> Table:
+        """The keys as a Rich table, whose last column wraps on narrow terminals."""
+        table = Table(box=None, show_edge=False, pad_edge=False, expand=True)
+        table.add_column("key", style="bold", no_wrap=True)
+        table.add_column("action", no_wrap=True)
+        table.add_column("what it does", ratio=1)
         for row in help_rows():
-            table.add_row(Text(row.key, style="bold"), Text(row.description), Text(row.tooltip))
+            table.add_row(Text(row.key), Text(row.description), Text(row.tooltip))
+        return table
 
 
 class AlertFacts(ModalScreen[None]):

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from nephos.model import Alert
 from nephos.tui.cells import age_text, alert_state_cell, plain, severity_cell
@@ -17,9 +19,10 @@ _COLUMNS = (
     ("state", "state", 9),
     ("age", "age", 4),
     ("target", "target", 18),
-    ("title", "alert", 34),
+    ("title", "alert", 0),  # takes the width the others leave
     ("id", "id", 10),
 )
+_TITLE_MIN = 16
 
 
 class AlertsTable(DataTable[Text]):
@@ -32,7 +35,15 @@ class AlertsTable(DataTable[Text]):
 
     def on_mount(self) -> None:
         for key, heading, width in _COLUMNS:
-            self.add_column(heading, key=key, width=width)
+            self.add_column(heading, key=key, width=width or _TITLE_MIN)
+
+    def on_resize(self, event: events.Resize) -> None:
+        fixed = sum(width for _, _, width in _COLUMNS) + 2 * self.cell_padding * len(_COLUMNS)
+        title = self.columns.get(ColumnKey("title"))
+        if title is not None:  # the border and the scrollbar take 4 cells
+            title.width = max(_TITLE_MIN, event.size.width - fixed - 4)
+            self._require_update_dimensions = True
+            self.refresh()
 
     def _cells(self, alert: Alert, now: datetime) -> list[Text]:
         return [

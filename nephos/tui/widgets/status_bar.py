@@ -84,11 +84,18 @@ def totals_text(totals: FleetTotals) -> Text:
 class StatusBar(Horizontal):
     """The one-line header."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.pill = Static(id="pill")
+        """The connection pill."""
+        self.totals = Static(id="totals")
+        """The fleet totals."""
+
     def compose(self) -> ComposeResult:
-        yield Static(id="pill")
-        yield Static(id="totals")
+        yield self.pill
+        yield self.totals
 
     def show(self, pill: PillView, totals: FleetTotals) -> None:
         """Redraw both halves."""
-        self.query_one("#pill", Static).update(pill_text(pill))
-        self.query_one("#totals", Static).update(totals_text(totals))
+        self.pill.update(pill_text(pill))
+        self.totals.update(totals_text(totals))

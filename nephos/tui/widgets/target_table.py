@@ -22,18 +22,19 @@ from nephos.tui.state import Changes, FleetState, TargetRow
 
 __all__ = ["COLUMNS", "TargetTable"]
 
-COLUMNS: tuple[tuple[SortColumn, str, int], ...] = (
-    (SortColumn.STATE, "state", 10),
-    (SortColumn.NAME, "name", 0),  # takes the width the others leave
-    (SortColumn.PROVIDER, "provider", 8),
-    (SortColumn.REGION, "region", 10),
-    (SortColumn.LATENCY, "latency", 8),
-    (SortColumn.CHECKED, "last", 4),
-    (SortColumn.TREND, "trend", 10),
-    (SortColumn.FLAP, "flap", 4),
+COLUMNS: tuple[tuple[SortColumn, str, int, int], ...] = (
+    (SortColumn.STATE, "state", 10, 10),
+    (SortColumn.NAME, "name", 0, 0),  # takes the width the others leave
+    (SortColumn.PROVIDER, "provider", 8, 8),
+    (SortColumn.REGION, "region", 12, 8),
+    (SortColumn.LATENCY, "latency", 8, 7),
+    (SortColumn.CHECKED, "last", 4, 4),
+    (SortColumn.TREND, "trend", 12, 6),
+    (SortColumn.FLAP, "flap", 4, 4),
 )
-"""Column key, heading and width (0: flexible)."""
+"""Column key, heading, and width on wide and on narrow (under 100 cells) terminals."""
 
+_COMPACT_BELOW = 100
 _NAME_MIN = 12
 _AGE = 5  # the index of the "last" column, whose text is the age
 
@@ -61,15 +62,16 @@ class TargetTable(DataTable[Text]):
         """The column ``s`` sorts by; left and right move it (the cursor selects whole rows)."""
         self._shown: dict[str, _Signature] = {}
         self._unsorted = False
+        self._spark_width = COLUMNS[6][2]
 
     def on_mount(self) -> None:
-        for key, heading, width in COLUMNS:
+        for key, heading, width, _ in COLUMNS:
             self.add_column(heading, key=key.value, width=width or _NAME_MIN)
         self.relabel()
 
     def relabel(self) -> None:
         """Mark the sorted column with its direction and underline the current column."""
-        for index, (key, heading, _) in enumerate(COLUMNS):
+        for index, (key, heading, _, _) in enumerate(COLUMNS):
             label = Text(heading)
             if key is self.sort_spec.column:
                 label.append(" ↑" if self.sort_spec.reverse else " ↓")
@@ -87,14 +89,17 @@ class TargetTable(DataTable[Text]):
         self.relabel()
 
     def on_resize(self, event: events.Resize) -> None:
-        fixed = sum(width for _, _, width in COLUMNS) + 2 * self.cell_padding * len(COLUMNS)
-        name = self.columns.get(self._key(SortColumn.NAME))
-        if name is not None:
-            # The border and the vertical scrollbar take 4 cells; the name takes what is left,
-            # so the table never needs a horizontal scrollbar, down to 80 columns.
-            name.width = max(_NAME_MIN, event.size.width - fixed - 4)
-            self._require_update_dimensions = True
-            self.refresh()
+        compact = event.size.width < _COMPACT_BELOW
+        widths = [narrow if compact else wide for _, _, wide, narrow in COLUMNS]
+        fixed = sum(widths) + 2 * self.cell_padding * len(COLUMNS)
+        # The border and the vertical scrollbar take 4 cells; the name takes what is left, so
+        # the table needs no horizontal scrollbar down to 80 columns.
+        widths[1] = max(_NAME_MIN, event.size.width - fixed - 4)
+        for (key, _, _, _), width in zip(COLUMNS, widths, strict=True):
+            self.columns[self._key(key)].width = width
+        self._spark_width = widths[6]
+        self._require_update_dimensions = True
+        self.refresh()
 
     @staticmethod
     def _key(column: SortColumn) -> ColumnKey:
@@ -118,7 +123,7 @@ class TargetTable(DataTable[Text]):
             plain(row.region or "—", dim=dim),
             latency_cell(row.latest.latency_ms, dim=dim),
             Text(age_text(row.age(now)), style=style, justify="right"),
-            Text(spark_text(row.latencies, 10), style=style or "cyan"),
+            Text(spark_text(row.latencies, self._spark_width), style=style or "cyan"),
             Text("⇅" if row.flapping else "", style="bold magenta"),
         ]
 
@@ -175,7 +180,7 @@ class TargetTable(DataTable[Text]):
                 self.add_row(*cells, key=name)
                 self._unsorted = True
             else:
-                for (key, _, _), cell, old, new in zip(
+                for (key, _, _, _), cell, old, new in zip(
                     COLUMNS, cells, shown, signature, strict=True
                 ):
                     if old != new:
@@ -219,7 +224,7 @@ class TargetTable(DataTable[Text]):
     def sort_by(self, column: SortColumn, state: FleetState) -> None:
         """Sort by ``column``, reversing when it is already the sort column."""
         self.sort_spec = self.sort_spec.toggled(column)
-        self.current_column = [c for c, _, _ in COLUMNS].index(column)
+        self.current_column = [c for c, _, _, _ in COLUMNS].index(column)
         self.relabel()
         self.resort(state)
 

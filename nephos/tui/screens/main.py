@@ -1,0 +1,182 @@
+"""The main screen: header, provider cards, the filter input, the targets and the alerts.
+
+It draws the :class:`~nephos.tui.state.FleetState` it is given and handles what happens inside
+it (typing a filter, clicking a card or a heading, choosing a row); the app owns the stream,
+the frame timer and the key bindings, and calls in here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input
+
+from nephos.clock import Clock
+from nephos.tui.query import FilterError, RowFilter, parse_filter
+from nephos.tui.state import Changes, FleetState
+from nephos.tui.widgets.alerts_table import AlertsTable
+from nephos.tui.widgets.provider_cards import ProviderCard, ProviderCards, card_label
+from nephos.tui.widgets.status_bar import StatusBar
+from nephos.tui.widgets.target_table import TargetTable
+
+__all__ = ["MainScreen"]
+
+_FILTER_HINT = "filter: text  state:down  provider:aws  region:eu  is:flapping  !negates"
+
+
+class MainScreen(Screen[None]):
+    """The fleet at a glance.
+
+    Args:
+        state: the view-model to draw.
+        table: the targets table (the app builds it with its staleness threshold).
+        clock: the app's clock, for ages.
+    """
+
+    class DetailRequested(Message):
+        """The operator chose a target row."""
+
+        def __init__(self, target: str) -> None:
+            super().__init__()
+            self.target = target
+            """The chosen target."""
+
+    def __init__(self, state: FleetState, table: TargetTable, clock: Clock) -> None:
+        super().__init__()
+        self.fleet = state
+        """The view-model this screen draws."""
+        self.targets = table
+        """The main table."""
+        self.alerts_pane = AlertsTable(id="alerts")
+        """The alerts pane."""
+        self.cards = ProviderCards(id="cards")
+        """The provider cards."""
+        self.status = StatusBar(id="status")
+        """The header."""
+        self.filter_box = Input(placeholder=_FILTER_HINT, id="filter")
+        """The filter input, shown by ``/``."""
+        self._clock = clock
+
+    def compose(self) -> ComposeResult:
+        yield self.status
+        yield self.cards
+        yield self.filter_box
+        yield self.targets
+        yield self.alerts_pane
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.targets.focus()
+
+    # ---- drawing (the app calls these inside batch_update)
+
+    def draw(self, changes: Changes, now: datetime) -> None:
+        """Draw ``changes`` into the tables, and the cards."""
+        if changes:
+            self.targets.apply(self.fleet, changes, now)
+            self.draw_title()
+        if changes.alerts or changes.reset:
+            self.alerts_pane.show(self.fleet.open_alerts(), now)
+        self.cards.show(self.fleet.providers(), self.targets.provider)
+
+    def redraw(self) -> None:
+        """Rebuild the table for a new filter or provider focus."""
+        now = self._clock.now()
+        with self.app.batch_update():
+            self.targets.rebuild(self.fleet, now)
+            self.draw_title()
+            self.cards.show(self.fleet.providers(), self.targets.provider)
+
+    def draw_title(self) -> None:
+        """``targets · 12 of 5000 · AWS · filter: … · sort state ↓`` (the filter as typed)."""
+        table = self.targets
+        title = Text(f"targets · {table.row_count} of {len(self.fleet.rows)}")
+        if table.provider is not None:
+            title.append(f" · {card_label(table.provider)}")
+        if table.row_filter:
+            title.append(" · filter: ")
+            title.append(table.row_filter.text[:40], style="bold")
+        title.append(f" · sort {table.sort_spec.describe()}", style="dim")
+        table.border_title = title
+
+    # ---- what the app's actions ask of this screen
+
+    def open_filter(self) -> None:
+        """Show the filter input and type into it."""
+        self.filter_box.add_class("-visible")
+        self.filter_box.focus()
+
+    def clear(self) -> None:
+        """Clear the filter first, then the provider focus."""
+        box = self.filter_box
+        if box.has_class("-visible") or self.targets.row_filter:
+            with box.prevent(Input.Changed):
+                box.value = ""
+            box.remove_class("-visible", "-error")
+            box.border_subtitle = None
+            self.targets.focus()
+            self._apply_filter(RowFilter())
+        elif self.targets.provider is not None:
+            self.focus_provider(None)
+
+    def sort_current(self) -> None:
+        """Sort by the table's current column, or reverse it."""
+        self.targets.sort_by(self.targets.cursor_sort_column(), self.fleet)
+        self.draw_title()
+
+    def focus_provider(self, provider: str | None) -> None:
+        """Show only ``provider``'s targets; None shows every provider."""
+        self.targets.provider = provider
+        self.redraw()
+
+    def provider_at(self, index: int) -> str | None:
+        """The provider of card ``index`` (1-based)."""
+        return self.cards.provider_at(index)
+
+    def switch_pane(self) -> None:
+        """Move the focus between the targets and the alerts."""
+        (self.alerts_pane if self.targets.has_focus else self.targets).focus()
+
+    # ---- events inside the screen
+
+    @on(TargetTable.SortRequested)
+    def _heading_clicked(self, message: TargetTable.SortRequested) -> None:
+        self.targets.sort_by(message.column, self.fleet)
+        self.draw_title()
+
+    @on(ProviderCard.Selected)
+    def _card_clicked(self, message: ProviderCard.Selected) -> None:
+        same = message.provider == self.targets.provider
+        self.focus_provider(None if same else message.provider)
+
+    @on(DataTable.RowSelected, "#targets")
+    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.post_message(self.DetailRequested(str(event.row_key.value)))
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        try:
+            row_filter = parse_filter(event.value)
+        except FilterError as exc:
+            event.input.border_subtitle = Text(str(exc))
+            event.input.add_class("-error")
+            return
+        event.input.border_subtitle = None
+        event.input.remove_class("-error")
+        self._apply_filter(row_filter)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.input.remove_class("-visible")
+        self.targets.focus()
+
+    def _apply_filter(self, row_filter: RowFilter) -> None:
+        if row_filter.text != self.targets.row_filter.text:
+            self.targets.row_filter = row_filter
+            self.redraw()
