@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from nephos.clock import SystemClock
 from nephos.errors import ConfigError, UsageError
 
 __all__ = ["DEFAULT_STORE", "register"]
@@ -70,15 +71,20 @@ def register(app: typer.Typer) -> None:
                 f"[bold]nephos demo[/bold]: a simulated fleet on 127.0.0.1, checked every "
                 f"{every.total_seconds():g}s, stored in {escape(str(path))}. Ctrl-C stops it."
             )
-        asyncio.run(
-            run_demo(
-                store_path=str(path),
-                on_event=output,
-                duration=seconds,
-                seed=seed,
-                interval=every,
-                handle_signals=True,
-            )
-        )
+        async def main() -> None:
+            ticker = asyncio.create_task(output.summaries(15.0, SystemClock()))
+            try:
+                await run_demo(
+                    store_path=str(path),
+                    on_event=output,
+                    duration=seconds,
+                    seed=seed,
+                    interval=every,
+                    handle_signals=True,
+                )
+            finally:
+                ticker.cancel()
+
+        asyncio.run(main())
         output.summary()
         return 0
