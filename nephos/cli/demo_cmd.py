@@ -71,6 +71,7 @@ def register(app: typer.Typer) -> None:
                 f"[bold]nephos demo[/bold]: a simulated fleet on 127.0.0.1, checked every "
                 f"{every.total_seconds():g}s, stored in {escape(str(path))}. Ctrl-C stops it."
             )
+
         async def main() -> None:
             ticker = asyncio.create_task(output.summaries(15.0, SystemClock()))
             try:

@@ -170,6 +170,7 @@ def render(status: FleetStatus, console: Console) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add ``nephos status`` to ``app``."""
+
     @app.command("status")
     def status(
         config: ConfigOption = None,

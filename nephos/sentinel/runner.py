@@ -28,6 +28,7 @@ from nephos.probes.base import Observation
 from nephos.probes.classify import classify, compile_conditions
 from nephos.probes.registry import ProbeSet
 from nephos.sentinel.alerts import AlertBook
+from nephos.sentinel.batch import ResultBatcher
 from nephos.sentinel.events import AlertEvent, CheckEvent, EventSink, SentinelEvent
 from nephos.sentinel.guard import ConnectivityGuard
 from nephos.sentinel.metrics import MetricsServer, SentinelMetrics, SentinelStats
@@ -81,13 +82,10 @@ class Sentinel:
         batch_size: int = 500,
     ) -> None:
         self._config = config
-        self._store = store
         self._clock = clock
         self._probes = probes or ProbeSet()
         self._owns_probes = probes is None
         self._on_event = on_event
-        self._batch_interval = batch_interval
-        self._batch_size = batch_size
         self._dispatcher = Dispatcher(config.notifiers, clock=clock)
         self._book = AlertBook(store, self._dispatcher, clock=clock, settings=config.sentinel)
         self._writer = SpoolingWriter(
@@ -111,10 +109,13 @@ class Sentinel:
         )
         self._targets = {t.name: t for t in config.targets}
         self._latest: dict[str, CheckResult] = {}
-        self._batch: list[tuple[Target, CheckResult]] = []
-        self._batch_ready = asyncio.Event()
-        self._batch_full = asyncio.Event()
-        self._flush_lock = asyncio.Lock()
+        self._batcher = ResultBatcher(
+            self._write_batch,
+            self._after_write,
+            clock=clock,
+            interval=batch_interval,
+            size=batch_size,
+        )
         self._spooled = 0
         self._started = False
         self._stopping = False
@@ -193,7 +194,7 @@ class Sentinel:
                     log.info("metrics on http://127.0.0.1:%d/metrics", server.port)
                 if watcher is not None:
                     await watcher.start(self._config)
-                flusher = asyncio.create_task(self._flush_loop())
+                flusher = asyncio.create_task(self._batcher.run())
                 self._scheduler.set_targets(self._checked(self._config.targets))
                 if not self._stopping:
                     await self._scheduler.run()
@@ -225,7 +226,7 @@ class Sentinel:
                     results.append(self._judge(target, obs))
 
             await asyncio.gather(*(one(t) for t in self._checked(self._config.targets)))
-            await self._flush()
+            await self._batcher.flush()
             return Health.worst([r.health for r in results])
         finally:
             await self.close()
@@ -246,7 +247,7 @@ class Sentinel:
         if not self._started:
             return
         self._started = False
-        await self._flush()
+        await self._batcher.flush()
         with contextlib.suppress(StoreError):
             await self._writer.flush()
         await self._writer.close()
@@ -334,40 +335,12 @@ class Sentinel:
         if self._book.is_flapping(target.name):
             result = dataclasses.replace(result, flapping=True)
         self.metrics.observe(result)
-        self._batch.append((target, result))
-        self._batch_ready.set()
-        if len(self._batch) >= self._batch_size:
-            self._batch_full.set()
+        self._batcher.add(target, result)
         return result
 
-    # ------------------------------------------------------------------ batches
+    # ------------------------------------------------------------------ after judging
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await self._batch_ready.wait()
-            if len(self._batch) < self._batch_size:
-                await self._full_or_timeout()
-            await self._flush()
-
-    async def _full_or_timeout(self) -> None:
-        full = asyncio.ensure_future(self._batch_full.wait())
-        tick = asyncio.ensure_future(self._clock.sleep(self._batch_interval))
-        try:
-            await asyncio.wait({full, tick}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            full.cancel()
-            tick.cancel()
-
-    async def _flush(self) -> None:
-        async with self._flush_lock:
-            while self._batch:
-                batch, self._batch = self._batch, []
-                self._batch_ready.clear()
-                self._batch_full.clear()
-                await self._write(batch)
-
-    async def _write(self, batch: list[tuple[Target, CheckResult]]) -> None:
-        results = [result for _, result in batch]
+    async def _write_batch(self, results: list[CheckResult]) -> None:
         try:
             if not await self._writer.write_results(results):
                 self._spooled += len(results)
@@ -375,18 +348,19 @@ class Sentinel:
             # The spool is full or the store refused the batch: these results are lost, and
             # the operator hears about it once per batch rather than once per result.
             log.error("%d result(s) could not be stored: %s", len(results), exc)
-        for target, result in batch:
-            previous = self._latest.get(result.target)
-            if result.target in self._targets:
-                self._latest[result.target] = result
-            self._emit(CheckEvent(result, previous.health if previous is not None else None))
-            try:
-                alerts = await self._book.observe(target, result)
-            except NephosError as exc:
-                log.error("alert book: %s: %s", result.target, exc)
-                continue
-            for alert in alerts:
-                self._emit(AlertEvent(alert))
+
+    async def _after_write(self, target: Target, result: CheckResult) -> None:
+        previous = self._latest.get(result.target)
+        if result.target in self._targets:
+            self._latest[result.target] = result
+        self._emit(CheckEvent(result, previous.health if previous is not None else None))
+        try:
+            alerts = await self._book.observe(target, result)
+        except NephosError as exc:
+            log.error("alert book: %s: %s", result.target, exc)
+            return
+        for alert in alerts:
+            self._emit(AlertEvent(alert))
 
     def _emit(self, event: SentinelEvent) -> None:
         if self._on_event is None:
