@@ -57,16 +57,21 @@ class TargetDetail(Screen[None]):
         for heading, width in (("time", 8), ("state", 10), ("latency", 8), ("status", 6)):
             results.add_column(heading, width=width)
         results.add_column("reason", key="reason", width=40)
+        self._fit(self.size.width)
         self.query_one("#target-alerts", DataTable).add_columns(
             "severity", "state", "age", "alert", "id"
         )
         self.show(self._state, self._clock.now())
 
     def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.width)
+
+    def _fit(self, width: int) -> None:
+        """Give the reason column what the others leave, so no horizontal scrollbar shows."""
         results = self.query_one("#results", DataTable)
         reason = results.columns.get(ColumnKey("reason"))
-        if reason is not None:  # the other columns, their padding, border and scrollbar: 46
-            reason.width = max(16, event.size.width - 46)
+        if reason is not None and width:  # the other columns, their padding, the scrollbar
+            reason.width = max(16, width - 46)
             results.refresh()
 
     def show(self, state: FleetState, now: datetime) -> None:

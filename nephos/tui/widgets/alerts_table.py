@@ -18,11 +18,11 @@ _COLUMNS = (
     ("severity", "severity", 10),
     ("state", "state", 9),
     ("age", "age", 4),
-    ("target", "target", 18),
+    ("target", "target", 16),
     ("title", "alert", 0),  # takes the width the others leave
     ("id", "id", 10),
 )
-_TITLE_MIN = 16
+_TITLE_MIN = 12
 
 
 class AlertsTable(DataTable[Text]):
