@@ -26,8 +26,8 @@ from nephos.clock import Clock, SystemClock
 from nephos.config.types import HubConfig
 from nephos.errors import ConfigError, NephosError, StoreError
 from nephos.model import AlertState
-from nephos.stream.protocol import ProtocolError, Snapshot, event_frame
-from nephos.stream.session import RequestError, Session, SharedSnapshot
+from nephos.stream.protocol import ProtocolError, Snapshot
+from nephos.stream.session import Batch, RequestError, Session, SharedSnapshot
 from nephos.stream.subscription import Filter, parse_query
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ __all__ = ["Hub", "parse_listen", "serve_hub"]
 log = logging.getLogger(__name__)
 
 STREAM_PATHS = ("/", "/stream")
+_FANOUT_SLICE = 200
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -223,9 +224,13 @@ class Hub:
                 events = []
             if events:
                 self._position = events[-1].seq
-                batch = [(event, event_frame(event)) for event in events]
-                for session in list(self._sessions):
+                batch = Batch(events)
+                for n, session in enumerate(list(self._sessions), 1):
                     session.offer(batch)
+                    if n % _FANOUT_SLICE == 0:
+                        # Let the sentinel and the sessions run between slices of a big fan-out.
+                        # Sessions that join meanwhile are covered by their snapshot or replay.
+                        await asyncio.sleep(0)
                 if len(events) == self._page_size:
                     continue  # more are waiting; read on before sleeping
             await self._idle()
