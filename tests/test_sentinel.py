@@ -11,9 +11,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from nephos.clock import SystemClock
+from nephos.clock import ManualClock, SystemClock
 from nephos.config.types import Config, HotStoreConfig, SentinelConfig, StorageConfig
 from nephos.model import AlertRule, CheckKind, Health, LatencyThresholds, Target
+from nephos.probes.base import Observation, Probe
+from nephos.probes.registry import ProbeSet
 from nephos.sentinel.events import AlertEvent, CheckEvent, SentinelEvent
 from nephos.sentinel.runner import Sentinel
 from nephos.sim.http_server import HttpSim, Respond
@@ -240,3 +242,43 @@ async def test_an_edited_config_file_is_picked_up_while_running(
     sentinel.stop()
     await asyncio.wait_for(task, 10)
     assert [t.name for t in sentinel.config.targets] == ["first", "second"]
+
+
+class _StuckProbe(Probe):
+    """A TCP probe that never answers and outlives the probe set's own timeout."""
+
+    kind = CheckKind.TCP
+
+    async def run(self, target: Target) -> Observation:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_check_past_its_deadline_is_recorded_as_timed_out(
+    tmp_path: Path, store: HotStore
+) -> None:
+    clock = ManualClock()
+    stuck = Target(
+        name="stuck", kind=CheckKind.TCP, address="127.0.0.1:9", timeout=timedelta(seconds=1)
+    )
+    collector = Collector()
+    probes = ProbeSet({CheckKind.TCP: _StuckProbe()})
+    sentinel = Sentinel(
+        _config(tmp_path, stuck), store=store, clock=clock, probes=probes, on_event=collector
+    )
+    task = asyncio.create_task(sentinel.run())
+    for _ in range(8):  # past timeout (1 s) + the scheduler's grace (2 s), on the manual clock
+        for _ in range(50):
+            await asyncio.sleep(0)
+        clock.advance(0.5)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    clock.advance(0.5)  # the batch interval
+    await asyncio.wait_for(collector.arrived.wait(), 10)
+    sentinel.stop()
+    sentinel.stop()
+    await asyncio.wait_for(task, 10)
+    await probes.close()
+    [event] = collector.checks("stuck")[:1]
+    assert event.result.health is Health.UNHEALTHY
+    assert event.result.error == "check timed out after 3.0s"
