@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from nephos.clock import Clock, SystemClock
 from nephos.config.types import Config
+from nephos.errors import UsageError
 from nephos.model import CheckResult
 from nephos.sentinel.events import AlertEvent, CheckEvent, SentinelEvent
 from nephos.sentinel.output import (
@@ -180,6 +181,9 @@ def register(app: typer.Typer) -> None:
         del no_serve  # the hub is not served by the sentinel yet; accepted for scripts' sake
         configure_logging(verbose)
         cfg = load_cli_config(config)
+        if not any(t.enabled for t in cfg.targets):
+            where = cfg.source or "the config (none was found; try `nephos init`)"
+            raise UsageError(f"no targets to check: add some under `targets:` in {where}")
         console = Console(highlight=False)
         output = LiveOutput(console, json_lines=json_lines, every_result=once)
         return asyncio.run(run_sentinel(cfg, output, once=once, metrics_port=metrics_port))
