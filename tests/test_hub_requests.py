@@ -9,12 +9,12 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from nephos.clock import SystemClock
+from nephos.clock import ManualClock
 from nephos.config.types import HubConfig
 from nephos.errors import StreamError
 from nephos.store.sqlite import SqliteHotStore
 from nephos.stream.hub import Hub, serve_hub
-from nephos.stream.protocol import EventMessage, Hello, Snapshot, encode
+from nephos.stream.protocol import EventMessage, Hello, Snapshot
 from nephos.stream.transport import AuthError, ConnectError, StreamClosed, WebSocketTransport
 from tests.test_hub import commit, recv, recv_until_event, result
 
@@ -95,15 +95,13 @@ async def test_websocket_transport_maps_401_refusal_and_close(store) -> None:
 
 async def test_serve_hub_runs_from_the_hub_config_and_notify_wakes_the_feed(store) -> None:
     config = HubConfig(listen="127.0.0.1:0", token=None, max_frame_bytes=4096)
-    async with serve_hub(store, config, clock=SystemClock()) as hub:
-        hub._poll_interval = 3600.0  # only notify() can deliver now
-        async with connect(hub.url) as ws:
-            await recv(ws)
-            await recv(ws)
-            (seq,) = await store.put_results([result("api")])
-            hub.notify()
-            (event,) = await recv_until_event(ws, seq)
-            await ws.send(encode(Snapshot(seq=0)))  # a server message from a client: 1008
+    # The manual clock never moves, so the feed's poll never fires: only notify() delivers.
+    async with serve_hub(store, config, clock=ManualClock()) as hub, connect(hub.url) as ws:
+        await recv(ws)
+        await recv(ws)
+        (seq,) = await store.put_results([result("api")])
+        hub.notify()
+        (event,) = await recv_until_event(ws, seq)
     assert isinstance(event, EventMessage)
 
 
