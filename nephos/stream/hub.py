@@ -16,7 +16,7 @@ import ipaddress
 import json
 import logging
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -26,6 +26,7 @@ from nephos.clock import Clock, SystemClock
 from nephos.config.types import HubConfig
 from nephos.errors import ConfigError, NephosError, StoreError
 from nephos.model import AlertState
+from nephos.stream.metrics import HubCollector
 from nephos.stream.protocol import ProtocolError, Snapshot
 from nephos.stream.session import Batch, RequestError, Session, SharedSnapshot
 from nephos.stream.subscription import Filter, parse_query
@@ -118,7 +119,7 @@ class Hub:
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._registry = registry
-        self._collector: _Collector | None = None
+        self._collector: HubCollector | None = None
         self._sessions: set[Session] = set()
         # The handshake's parsed query, until the connection's handler picks it up.
         self._pending: weakref.WeakKeyDictionary[ServerConnection, tuple[int | None, Filter]] = (
@@ -131,6 +132,7 @@ class Hub:
         self._shared: SharedSnapshot | None = None
         self._snapshot_lock = asyncio.Lock()
         self.lags_total = 0
+        """Lags of connections that have closed (open ones count their own)."""
 
     @property
     def port(self) -> int:
@@ -149,6 +151,11 @@ class Hub:
     def connection_count(self) -> int:
         """Clients connected now."""
         return len(self._sessions)
+
+    @property
+    def sessions(self) -> tuple[Session, ...]:
+        """The connections served now."""
+        return tuple(self._sessions)
 
     @property
     def position(self) -> int:
@@ -190,7 +197,7 @@ class Hub:
             raise StreamError(f"the hub cannot listen on {self._host}:{self._port}: {exc}") from exc
         self._feed = asyncio.create_task(self._feed_loop(), name="nephos-hub-feed")
         if self._registry is not None:
-            self._collector = _Collector(self)
+            self._collector = HubCollector(self)
             self._registry.register(self._collector)
         log.info("hub listening on %s (auth %s)", self.url, "on" if self._token else "off")
 
@@ -354,32 +361,6 @@ class Hub:
             self._sessions.discard(session)
             self.lags_total += session.lag_count
             log.debug("stream client %s disconnected", session.name)
-
-
-class _Collector:
-    """Prometheus gauges read from the hub at scrape time, so the hot path pays nothing."""
-
-    def __init__(self, hub: Hub) -> None:
-        self._hub = hub
-
-    def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-        hub = self._hub
-        yield GaugeMetricFamily(
-            "nephos_hub_connections", "Stream clients connected.", value=hub.connection_count
-        )
-        yield GaugeMetricFamily("nephos_hub_seq", "Newest seq read by the feed.", hub.position)
-        lag = GaugeMetricFamily(
-            "nephos_hub_client_lag_events",
-            "Events queued for a client and not yet sent.",
-            labels=["client"],
-        )
-        lags = sum(s.lag_count for s in hub._sessions) + hub.lags_total
-        for session in list(hub._sessions):
-            lag.add_metric([session.name], len(session.outbox))
-        yield lag
-        yield CounterMetricFamily("nephos_hub_lags", "Times a client lagged.", value=lags)
 
 
 @contextlib.asynccontextmanager

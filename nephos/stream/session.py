@@ -17,8 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from websockets.frames import Frame as WsFrame
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from nephos.errors import NephosError
@@ -49,7 +48,7 @@ __all__ = ["Batch", "RequestError", "Session", "SharedSnapshot"]
 
 log = logging.getLogger(__name__)
 
-Frame = tuple[Event, str]
+Queued = tuple[Event, str]
 """An event and its encoded text, queued in a session's outbox."""
 
 WRITE_LIMIT = 256 * 1024
@@ -104,7 +103,7 @@ class Batch:
         """Each event as WebSocket frame bytes, encoded on first use."""
         if self._wire is None:
             self._wire = tuple(
-                WsFrame(Opcode.TEXT, text.encode()).serialize(mask=False) for text in self.texts
+                Frame(Opcode.TEXT, text.encode()).serialize(mask=False) for text in self.texts
             )
         return self._wire
 
@@ -158,7 +157,7 @@ class Session:
         self.filter = subscription
         self.cursor = 0
         """The newest seq sent (or covered by the snapshot sent); nothing at or below it is sent."""
-        self.outbox: collections.deque[Frame] = collections.deque()
+        self.outbox: collections.deque[Queued] = collections.deque()
         self.lag_count = 0
         self._control: collections.deque[str] = collections.deque()
         self._request: Subscribe | Resync | None = Subscribe(
