@@ -14,7 +14,7 @@ import contextlib
 import enum
 import logging
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -164,7 +164,7 @@ class StreamClient:
         """The newest seq this client has seen; reconnects resume after it."""
         return self._last_seq
 
-    async def messages(self) -> AsyncIterator[StreamMessage]:
+    async def messages(self) -> AsyncGenerator[StreamMessage, None]:
         """Every message from the hub, plus state changes, across reconnects.
 
         Ends when :meth:`close` is called or the transport has nothing more (a recording).
@@ -185,8 +185,10 @@ class StreamClient:
                 reason = str(exc)
             else:
                 try:
-                    async for message in self._session(self._conn):
-                        yield message
+                    # aclosing: if our consumer stops early, the session's tasks stop with it.
+                    async with contextlib.aclosing(self._session(self._conn)) as session:
+                        async for message in session:
+                            yield message
                     reason = "the hub closed the stream"
                 except StreamEnded as exc:
                     yield self._move(ConnectionState(Phase.OFFLINE, reason=str(exc)))
@@ -218,7 +220,7 @@ class StreamClient:
             await self._pause_until(retry_at)
         yield self._move(ConnectionState(Phase.OFFLINE, reason="closed"))
 
-    async def _session(self, conn: Connection) -> AsyncIterator[StreamMessage]:
+    async def _session(self, conn: Connection) -> AsyncGenerator[StreamMessage, None]:
         """The messages of one connection; raises StreamClosed when it ends."""
         inbox: asyncio.Queue[StreamMessage | StreamError] = asyncio.Queue(self._buffer)
         reader = asyncio.create_task(self._read_loop(conn, inbox))
@@ -275,6 +277,9 @@ class StreamClient:
                 self._consumer_behind = False
         except StreamError as exc:
             await inbox.put(exc)
+        except Exception as exc:  # a bug must not leave the consumer waiting forever
+            log.exception("the stream reader failed")
+            await inbox.put(StreamClosed(f"the stream reader failed: {exc}"))
 
     async def _ping_loop(self, conn: Connection) -> None:
         """Measure the round trip, and drop a connection that has gone silent."""
