@@ -370,6 +370,7 @@ class Instance:
     substate: str | None = None
     account: str | None = None
     region: str | None = None
+    zone: str | None = None
     public_ips: tuple[str, ...] = ()
     private_ips: tuple[str, ...] = ()
     size: str | None = None
