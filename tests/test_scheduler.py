@@ -222,3 +222,14 @@ async def test_a_second_stop_cancels_the_checks_in_flight(
     scheduler.stop()
     await asyncio.wait_for(task, 5)
     assert scheduler.in_flight == 0
+
+
+async def test_a_lower_concurrency_applies_to_checks_launched_after_it(
+    clock: ManualClock, recorder: Recorder, running: Scheduler
+) -> None:
+    running.configure(concurrency=1, failing_interval=None)
+    recorder.hanging.update({"a", "b"})
+    running.set_targets([_target("a", 10, timeout=30), _target("b", 10, timeout=30)])
+    await _advance(clock, 6)
+    assert recorder.max_running == 1
+    assert running.in_flight == 2

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -183,7 +185,7 @@ async def test_a_reloaded_config_adds_a_target_without_restarting(
     sentinel = Sentinel(config, store=store, clock=SystemClock(), on_event=collector)
     task = await _run_until(sentinel, lambda: bool(collector.checks("first")), collector.arrived)
     added = _http(web, "added", "/ok", interval=0.2)
-    sentinel.apply_config(_config(tmp_path, first, added))
+    await sentinel.apply_config(_config(tmp_path, first, added))
     while not collector.checks("added"):
         await asyncio.wait_for(collector.arrived.wait(), 10)
         collector.arrived.clear()
@@ -249,7 +251,11 @@ class _StuckProbe(Probe):
 
     kind = CheckKind.TCP
 
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+
     async def run(self, target: Target) -> Observation:
+        self.started.set()
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
@@ -262,23 +268,50 @@ async def test_a_check_past_its_deadline_is_recorded_as_timed_out(
         name="stuck", kind=CheckKind.TCP, address="127.0.0.1:9", timeout=timedelta(seconds=1)
     )
     collector = Collector()
-    probes = ProbeSet({CheckKind.TCP: _StuckProbe()})
+    probe = _StuckProbe()
+    probes = ProbeSet({CheckKind.TCP: probe})
     sentinel = Sentinel(
         _config(tmp_path, stuck), store=store, clock=clock, probes=probes, on_event=collector
     )
     task = asyncio.create_task(sentinel.run())
-    for _ in range(8):  # past timeout (1 s) + the scheduler's grace (2 s), on the manual clock
-        for _ in range(50):
-            await asyncio.sleep(0)
+    await asyncio.wait_for(probe.started.wait(), 10)
+    # Past timeout (1 s) + the scheduler's grace (2 s) on the manual clock, then past the
+    # batch interval, until the result arrives (the store write runs in a real thread).
+    for _ in range(40):
         clock.advance(0.5)
-    for _ in range(50):
-        await asyncio.sleep(0)
-    clock.advance(0.5)  # the batch interval
-    await asyncio.wait_for(collector.arrived.wait(), 10)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(collector.arrived.wait(), 0.1)
+            break
     sentinel.stop()
     sentinel.stop()
     await asyncio.wait_for(task, 10)
     await probes.close()
-    [event] = collector.checks("stuck")[:1]
+    event = collector.checks("stuck")[0]
     assert event.result.health is Health.UNHEALTHY
     assert event.result.error == "check timed out after 3.0s"
+
+
+async def test_new_notifiers_on_reload_keep_the_open_alert_without_repeating_it(
+    tmp_path: Path, web: HttpSim, store: HotStore
+) -> None:
+    from nephos.config.types import NotifierConfig
+
+    down = _http(web, "api", "/down", interval=0.2, alerts=(AlertRule(failure_threshold=1),))
+    fast = {"failing_interval": timedelta(seconds=0.2)}
+    collector = Collector()
+    sentinel = Sentinel(
+        _config(tmp_path, down, **fast), store=store, clock=SystemClock(), on_event=collector
+    )
+    task = await _run_until(sentinel, lambda: bool(collector.alerts()), collector.arrived)
+    before = sentinel.alert_book
+    notifiers = {"ops": NotifierConfig(name="ops", type="log")}
+    reloaded = dataclasses.replace(_config(tmp_path, down, **fast), notifiers=notifiers)
+    await sentinel.apply_config(reloaded)
+    assert sentinel.alert_book is not before
+    seen = len(collector.checks("api"))
+    while len(collector.checks("api")) < seen + 3:
+        await asyncio.wait_for(collector.arrived.wait(), 10)
+        collector.arrived.clear()
+    sentinel.stop()
+    await asyncio.wait_for(task, 10)
+    assert len(await store.alerts()) == 1

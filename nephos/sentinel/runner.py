@@ -86,6 +86,7 @@ class Sentinel:
         self._probes = probes or ProbeSet()
         self._owns_probes = probes is None
         self._on_event = on_event
+        self._store = store
         self._dispatcher = Dispatcher(config.notifiers, clock=clock)
         self._book = AlertBook(store, self._dispatcher, clock=clock, settings=config.sentinel)
         self._writer = SpoolingWriter(
@@ -256,11 +257,14 @@ class Sentinel:
         if self._owns_probes:
             await self._probes.close()
 
-    def apply_config(self, config: Config) -> None:
-        """Adopt a reloaded configuration: reschedule changed targets, keep the others.
+    async def apply_config(self, config: Config) -> None:
+        """Adopt a reloaded configuration without a restart.
 
-        Notifier and alert settings take effect for the alert book built on the next start;
-        targets, intervals, concurrency of new checks and the guard change now.
+        Changed, added and removed targets are rescheduled while the others keep their phase;
+        the guard, concurrency and failing interval change for checks started from now on.
+        When notifiers or alert settings changed, a new alert book takes over: its state
+        lives in the store, so nothing firing is forgotten or repeated. A notifier that
+        cannot be built is logged and the running notifiers stay.
 
         Args:
             config: the new, already validated configuration.
@@ -272,10 +276,27 @@ class Sentinel:
             del self._latest[name]
             self.metrics.forget(name)
         self._guard.configure(config.targets, all_fail=config.sentinel.offline_when_all_fail)
+        self._scheduler.configure(
+            concurrency=config.sentinel.concurrency,
+            failing_interval=config.sentinel.failing_interval,
+        )
         self._scheduler.set_targets(self._checked(config.targets))
         if old.notifiers != config.notifiers or old.sentinel != config.sentinel:
-            log.warning("notifier and sentinel settings changed: they apply after a restart")
-        log.info("config reloaded: %d target(s)", len(config.targets))
+            await self._replace_alert_book(config)
+        log.info("config applied: %d target(s)", len(config.targets))
+
+    async def _replace_alert_book(self, config: Config) -> None:
+        try:
+            dispatcher = Dispatcher(config.notifiers, clock=self._clock)
+        except ConfigError as exc:
+            log.error("notifiers not reloaded, the running ones stay: %s", exc)
+            return
+        book = AlertBook(self._store, dispatcher, clock=self._clock, settings=config.sentinel)
+        if self._started:
+            await book.load()
+        retired, self._dispatcher, self._book = self._dispatcher, dispatcher, book
+        await retired.drain(_DRAIN_SECONDS)
+        await retired.close()
 
     def _watcher(self) -> ConfigWatcher | None:
         from nephos.config.reload import ConfigWatcher
@@ -284,7 +305,7 @@ class Sentinel:
             return None
 
         async def changed(config: Config) -> None:
-            self.apply_config(config)
+            await self.apply_config(config)
 
         async def rejected(exc: ConfigError) -> None:
             log.error("config not reloaded, the running one stays: %s", exc)

@@ -107,6 +107,7 @@ class Scheduler:
             raise ValueError("concurrency must be at least 1")
         self._check = check
         self._clock = clock
+        self._concurrency = concurrency
         self._semaphore = asyncio.Semaphore(concurrency)
         self._failing_interval = failing_interval
         self._grace = timeout_grace
@@ -149,6 +150,21 @@ class Scheduler:
         if slot is None or slot.run is not None:
             return None
         return slot.planned
+
+    def configure(self, *, concurrency: int, failing_interval: timedelta | None) -> None:
+        """Change the bound and the default failing interval for checks launched from now on.
+
+        Checks already holding a slot keep it; for a while, old and new slots may add up.
+
+        Raises:
+            ValueError: ``concurrency`` is below 1.
+        """
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if concurrency != self._concurrency:
+            self._concurrency = concurrency
+            self._semaphore = asyncio.Semaphore(concurrency)
+        self._failing_interval = failing_interval
 
     def set_targets(self, targets: Iterable[Target]) -> None:
         """Schedule ``targets``: the first call spreads first runs evenly over each interval;
