@@ -21,6 +21,7 @@ import base64
 import multiprocessing as mp
 import os
 import re
+import socket
 import statistics
 import sys
 import tempfile
@@ -107,25 +108,36 @@ class _RawClient(asyncio.Protocol):
         self.buffer = buf[pos:]
 
 
-def _worker(url: str, clients: int, last_seq_box, ready, results) -> None:  # type: ignore[no-untyped-def]
-    asyncio.run(_worker_main(url, clients, last_seq_box, ready, results))
+def _worker(url: str, readers: int, sinks: int, last_seq_box, ready, results) -> None:  # type: ignore[no-untyped-def]
+    asyncio.run(_worker_main(url, readers, sinks, last_seq_box, ready, results))
 
 
-async def _worker_main(url, clients, last_seq_box, ready, results) -> None:  # type: ignore[no-untyped-def]
+async def _worker_main(url, readers, sinks, last_seq_box, ready, results) -> None:  # type: ignore[no-untyped-def]
     loop = asyncio.get_running_loop()
     port = int(url.rsplit(":", 1)[1].strip("/"))
     received: list[tuple[int, float]] = []
     transports = []
-    for _ in range(clients):
+    for n in range(readers + sinks):
+        sink = n >= readers
+        sock = socket.socket()
+        if sink:
+            # A sink never reads after its snapshot; a large receive buffer holds the whole run
+            # so the hub writes to it as to any other client, at no CPU cost to this process.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024 * 1024)
+        sock.setblocking(False)
+        await loop.sock_connect(sock, ("127.0.0.1", port))
         upgraded: asyncio.Future[None] = loop.create_future()
+        out = [] if sink else received
         transport, _ = await loop.create_connection(
-            lambda u=upgraded: _RawClient("/", port, u, received), "127.0.0.1", port
+            lambda u=upgraded, o=out: _RawClient("/", port, u, o), sock=sock
         )
         await upgraded
+        if sink:
+            transport.pause_reading()
         transports.append(transport)
     ready.release()
     while (
-        not last_seq_box.value or sum(1 for s, _ in received if s >= last_seq_box.value) < clients
+        not last_seq_box.value or sum(1 for s, _ in received if s >= last_seq_box.value) < readers
     ):
         await asyncio.sleep(0.05)
     for transport in transports:
@@ -136,7 +148,11 @@ async def _worker_main(url, clients, last_seq_box, ready, results) -> None:  # t
 # --------------------------------------------------------------------------- latency scenario
 
 
-async def _latency(clients: int, rate: int, seconds: float) -> dict[str, float]:
+async def _latency(
+    clients: int, rate: int, seconds: float, *, readers: int | None = None
+) -> dict[str, float]:
+    """Latency measured on ``readers`` clients (all by default); the rest are sinks."""
+    readers = clients if readers is None else readers
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteHotStore(os.path.join(tmp, "hot.db"))
@@ -147,13 +163,19 @@ async def _latency(clients: int, rate: int, seconds: float) -> dict[str, float]:
         last_seq = ctx.Value("q", 0)
         ready = ctx.Semaphore(0)
         results = ctx.Queue()
-        per_worker = [
-            clients // WORKERS + (1 if i < clients % WORKERS else 0) for i in range(WORKERS)
-        ]
         procs = [
-            ctx.Process(target=_worker, args=(hub.url, n, last_seq, ready, results))
-            for n in per_worker
-            if n
+            ctx.Process(
+                target=_worker,
+                args=(
+                    hub.url,
+                    _share(readers, i),
+                    _share(clients - readers, i),
+                    last_seq,
+                    ready,
+                    results,
+                ),
+            )
+            for i in range(WORKERS)
         ]
         for proc in procs:
             proc.start()
@@ -188,8 +210,12 @@ async def _latency(clients: int, rate: int, seconds: float) -> dict[str, float]:
         await hub.stop()
         await store.close()
     return _summary(
-        samples, expected=len(committed) * clients, events=len(committed), elapsed=window
+        samples, expected=len(committed) * readers, events=len(committed), elapsed=window
     )
+
+
+def _share(total: int, worker: int) -> int:
+    return total // WORKERS + (1 if worker < total % WORKERS else 0)
 
 
 def _summary(
@@ -266,10 +292,12 @@ def main() -> None:
     seconds = args.seconds or (3.0 if args.quick else 10.0)
     trials = 5 if args.quick else 20
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {WORKERS} client processes")
-    for clients, rate in ((100, 1000), (1000, 100)):
-        r = asyncio.run(_latency(clients, rate, seconds))
+    scenarios = ((100, 1000, None), (1000, 100, None), (1000, 100, 50))
+    for clients, rate, readers in scenarios:
+        r = asyncio.run(_latency(clients, rate, seconds, readers=readers))
+        measured = "all reading" if readers is None else f"{readers} reading, the rest sinks"
         print(
-            f"{clients:>5} clients @ {rate:>5} ev/s for {seconds:.0f} s: "
+            f"{clients:>5} clients ({measured}) @ {rate:>5} ev/s for {seconds:.0f} s: "
             f"{r['events']:.0f} events ({r['rate']:.0f}/s), delivered {r['delivered']:.0f}/"
             f"{r['expected']:.0f}; commit->receive p50 {r['p50_ms']:.2f} ms, "
             f"p99 {r['p99_ms']:.2f} ms, max {r['max_ms']:.2f} ms"
