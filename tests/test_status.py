@@ -92,3 +92,37 @@ async def test_status_without_a_store_says_so_in_one_line_and_exits_4(tmp_path: 
     assert out == ""
     assert len(err.strip().splitlines()) == 1
     assert "no hot store at" in err
+
+
+async def test_status_prints_untrusted_names_and_reasons_literally(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from nephos.config.types import HotStoreConfig
+    from nephos.model import CheckKind, CheckResult, Health
+    from nephos.store import open_hot_store
+
+    store_path = tmp_path / "hot.db"
+    store = open_hot_store(HotStoreConfig(path=str(store_path)))
+    await store.open()
+    await store.put_results(
+        [
+            CheckResult(
+                target="[red]evil[/red]",
+                kind=CheckKind.HTTP,
+                ts=datetime.now(UTC),
+                health=Health.DEGRADED,
+                latency_ms=1500.0,
+                success=True,
+                reason="slow [bold]\nforged line",
+            )
+        ]
+    )
+    await store.close()
+    config = tmp_path / "nephos.yaml"
+    config.write_text(f"storage:\n  hot:\n    path: {store_path}\n")
+    code, out, _ = await nephos("status", "-c", str(config))
+    assert code == 1
+    assert "[red]evil[/red]" in out
+    assert "▲ degraded" in out
+    assert "forged line" in out
+    assert not any(line.startswith("forged") for line in out.splitlines())

@@ -149,8 +149,9 @@ def render(status: FleetStatus, console: Console) -> None:
     label = state_label(status.health)
     console.print(f"fleet [{label.style}]{label}[/{label.style}]")
     table = Table(box=None, pad_edge=False, show_edge=False)
-    for column in ("provider", "state", "target", "last check", "latency", "alerts", "reason"):
-        table.add_column(column, no_wrap=column != "reason", overflow="fold")
+    for column in ("provider", "state", "target", "last check", "latency", "alerts"):
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
+    table.add_column("reason", min_width=24, overflow="fold")
     for provider in status.providers:
         for row in provider.targets:
             r = row.result
@@ -183,5 +184,9 @@ def register(app: typer.Typer) -> None:
         if json_out:
             sys.stdout.write(json.dumps(fleet.to_dict(), indent=2) + "\n")
         else:
-            render(fleet, Console(highlight=False))
+            console = Console(highlight=False)
+            if not console.is_terminal:
+                # Pipes and files get whole rows rather than an 80-column wrap.
+                console = Console(highlight=False, width=160)
+            render(fleet, console)
         return fleet.health.exit_code
