@@ -243,3 +243,35 @@ def test_backoff_is_deterministic_for_a_seed() -> None:
     a = Backoff(random.Random(9))
     b = Backoff(random.Random(9))
     assert [a.next_delay() for _ in range(5)] == [b.next_delay() for _ in range(5)]
+
+
+async def test_ack_on_the_mock_hub_publishes_the_acknowledged_alert_or_an_error() -> None:
+    from nephos.model import Alert, AlertSource, AlertState, Severity
+    from nephos.stream.protocol import ErrorMessage
+
+    firing = Alert(
+        id="al-1",
+        dedup_key="api:status",
+        target="api",
+        source=AlertSource.SENTINEL,
+        state=AlertState.FIRING,
+        severity=Severity.CRITICAL,
+        title="api is down",
+        message="[STATUS] was 503",
+        started_at=T0,
+        updated_at=T0,
+    )
+    clock = ManualClock(T0)
+    mock = MockTransport(snapshot=Snapshot(seq=4, alerts=(firing,)), clock=clock)
+    client = StreamClient(URL, transport=mock, clock=clock)
+    reader = Reader(client)
+    await reader.until(Snapshot)
+    await client.send_ack("al-1")
+    (event,) = [m for m in await reader.until(EventMessage) if isinstance(m, EventMessage)]
+    await client.send_ack("al-nope")
+    error = (await reader.until(ErrorMessage))[-1]
+    acked = event.record()
+    assert event.seq == 5 and isinstance(acked, Alert)
+    assert acked.state is AlertState.ACKNOWLEDGED and acked.acknowledged_at == T0
+    assert isinstance(error, ErrorMessage) and error.code == "not_found" and error.ref == "al-nope"
+    await client.close()

@@ -1,8 +1,9 @@
 """MockTransport: an in-memory hub for tests, the TUI and demos, scripted from the outside.
 
-It speaks the real protocol (hello, snapshot, replay after ``since``, pong, resync) from a
-history of events that the script publishes, and it can refuse connections, reject the token
-and drop every open connection, so a client on it behaves as it would against a real hub.
+It speaks the real protocol (hello, snapshot, replay after ``since``, pong, resync, and acks
+that publish the acknowledged alert) from a history of events that the script publishes. It
+can refuse connections, reject the token and drop every open connection, so a client on it
+behaves as it would against a real hub.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from nephos.clock import Clock, SystemClock
-from nephos.model import EventKind
+from nephos.model import AlertState, EventKind, to_dict
 from nephos.stream.protocol import (
+    Ack,
     ClientMessage,
+    ErrorMessage,
     EventMessage,
     Hello,
     Ping,
@@ -159,7 +162,33 @@ class MockTransport(Transport):
             self._start(conn, None, resync=True)
         elif isinstance(message, Subscribe) and message.since is not None:
             self._start(conn, message.since)
+        elif isinstance(message, Ack):
+            self._acknowledge(conn, message.alert_id)
         asyncio.get_running_loop().create_task(self._notify())
+
+    def _acknowledge(self, conn: _MockConnection, alert_id: str) -> None:
+        """Do what the hub does: publish the acknowledged alert, or answer with an error."""
+        alert = self._find_alert(alert_id)
+        if alert is None:
+            missing = f"no alert with id {alert_id}"
+            conn.deliver(encode(ErrorMessage(code="not_found", message=missing, ref=alert_id)))
+        elif alert.get("state") == AlertState.RESOLVED.value:
+            resolved = f"alert {alert_id} is already resolved"
+            conn.deliver(encode(ErrorMessage(code="resolved", message=resolved, ref=alert_id)))
+        elif alert.get("state") == AlertState.FIRING.value:
+            now = self._clock.now().astimezone(UTC).isoformat().replace("+00:00", "Z")
+            acked = dict(alert, state=AlertState.ACKNOWLEDGED.value, acknowledged_at=now)
+            acked.update(updated_at=now, version=int(alert.get("version", 0)) + 1)
+            self.publish(EventKind.ALERT, acked)
+
+    def _find_alert(self, alert_id: str) -> dict[str, Any] | None:
+        for event in reversed(self.history):
+            if event.kind is EventKind.ALERT and event.data.get("id") == alert_id:
+                return dict(event.data)
+        for alert in self._snapshot.alerts:
+            if alert.id == alert_id:
+                return to_dict(alert)
+        return None
 
     # ---- scripting
 
