@@ -21,7 +21,7 @@ from nephos.stream.mock import MockTransport
 from nephos.stream.protocol import Ack, Snapshot
 from nephos.tui.app import WatchApp
 from nephos.tui.bindings import WATCH_BINDINGS, WatchCommands
-from nephos.tui.sample import sample_alert, sample_result
+from nephos.tui.sample import sample_alert, sample_result, sample_snapshot
 from nephos.tui.screens.detail import TargetDetail
 from nephos.tui.screens.modals import AlertFacts, HelpScreen
 from nephos.tui.widgets.status_bar import StatusBar
@@ -446,3 +446,23 @@ def test_every_binding_names_an_action_of_the_app() -> None:
     ]
     assert missing == []
     assert len({b.id for b in WATCH_BINDINGS}) == len(WATCH_BINDINGS)
+
+
+async def test_a_row_updated_out_of_view_shows_the_update_when_scrolled_to(
+    clock: ManualClock,
+) -> None:
+    transport = MockTransport(snapshot=sample_snapshot(300, clock.now()), clock=clock)
+    app = WatchApp(url="ws://mock/", transport=transport, clock=clock, frame_interval=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, transport)
+        last = names(app.targets)[-1]
+        row = app.fleet.rows[last]
+        transport.publish(
+            EventKind.CHECK,
+            to_dict(replace(row.latest, ts=clock.now(), latency_ms=4321.0)),
+        )
+        await settle(pilot, transport)
+        app.targets.move_cursor(row=app.targets.row_count - 1)
+        await pilot.pause()
+        assert app.targets.get_cell(last, "latency").plain == "4.32 s"
+        assert app.targets.get_cell(last, "checked").plain == "0s"

@@ -253,3 +253,13 @@ def test_the_view_model_imports_no_ui_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_provider_tallies_follow_health_and_provider_changes() -> None:
+    state = _state()
+    state.apply(sample_result("db", NOW + timedelta(seconds=1), provider="aws"))
+    state.apply(sample_result("api", NOW + timedelta(seconds=1), provider="gcp"))
+    totals = {p.provider: p for p in state.providers()}
+    assert (totals["aws"].healthy, totals["aws"].total) == (1, 1)
+    assert (totals["gcp"].healthy, totals["gcp"].total) == (2, 2)
+    assert state.totals().counts == {Health.HEALTHY: 3, Health.DEGRADED: 1, Health.UNKNOWN: 1}

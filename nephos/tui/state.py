@@ -168,6 +168,9 @@ class FleetState:
         self.applied = 0
         """How many records have been applied in all; pause counts what it buffers with it."""
         self._changes = Changes()
+        # Rows per provider and health, kept as results arrive: the header and the cards read
+        # them every frame, and counting thousands of rows ten times a second would show.
+        self._tally: dict[str, Counter[Health]] = {}
 
     # ---- reducing
 
@@ -182,6 +185,7 @@ class FleetState:
         """Replace the whole state with a snapshot's (a resync after lag as well)."""
         old_rows = self.rows
         self.rows = {}
+        self._tally = {}
         self.alerts = {}
         self.instances = {}
         for result in results:
@@ -223,7 +227,9 @@ class FleetState:
         if row is None:
             self.rows[result.target] = TargetRow(result.target, result, history)
         else:
+            self._tally[row.provider][row.health] -= 1
             row.latest = result
+        self._tally.setdefault(result.provider, Counter())[result.health] += 1
 
     def _put_alert(self, alert: Alert) -> None:
         previous = self.alerts.get(alert.id)
@@ -280,21 +286,22 @@ class FleetState:
 
     def providers(self) -> list[ProviderTotals]:
         """The totals of each provider seen, in card order."""
-        counts: dict[str, Counter[Health]] = {}
-        for row in self.rows.values():
-            counts.setdefault(row.provider, Counter())[row.health] += 1
-        return [
-            ProviderTotals(name, sum(c.values()), dict(c))
-            for name, c in sorted(counts.items(), key=lambda item: provider_order(item[0]))
-        ]
+        found = []
+        for name in sorted(self._tally, key=provider_order):
+            counts = {h: n for h, n in self._tally[name].items() if n > 0}
+            if counts:
+                found.append(ProviderTotals(name, sum(counts.values()), counts))
+        return found
 
     def totals(self) -> FleetTotals:
         """The fleet tally for the header."""
-        counts = Counter(row.health for row in self.rows.values())
+        counts: Counter[Health] = Counter()
+        for tally in self._tally.values():
+            counts.update(tally)
         states = Counter(a.state for a in self.alerts.values())
         return FleetTotals(
             targets=len(self.rows),
-            counts=dict(counts),
+            counts={h: n for h, n in counts.items() if n > 0},
             firing=states[AlertState.FIRING],
             acknowledged=states[AlertState.ACKNOWLEDGED],
             instances=len(self.instances),

@@ -42,9 +42,13 @@ class ProviderCard(Static):
         self.index = index
         """Its number key, 1 to 5 (0 when it has none)."""
         self._worst: Health | None = None
+        self._shown: tuple[ProviderTotals, bool] | None = None
 
     def show(self, totals: ProviderTotals, *, focused: bool) -> None:
         """Redraw from ``totals``; ``focused`` when the table shows this provider alone."""
+        if self._shown == (totals, focused):
+            return  # nothing changed; an update would cost a layout pass
+        self._shown = (totals, focused)
         label = state_label(totals.worst)
         if totals.worst is not self._worst:
             if self._worst is not None:
@@ -60,7 +64,7 @@ class ProviderCard(Static):
         body.append(f"  {totals.health_pct:.0f}%", style="bold")
         body.append("\n")
         body.append(str(label), style=label.style)
-        self.update(body)
+        self.update(body, layout=False)
 
     def on_click(self, event: events.Click) -> None:
         event.stop()

@@ -96,6 +96,14 @@ class StatusBar(Horizontal):
         yield self.totals
 
     def show(self, pill: PillView, totals: FleetTotals) -> None:
-        """Redraw both halves."""
-        self.pill.update(pill_text(pill))
-        self.totals.update(totals_text(totals))
+        """Redraw the halves whose text changed (an update costs a layout pass)."""
+        _update(self.pill, pill_text(pill))
+        _update(self.totals, totals_text(totals))
+
+
+def _update(widget: Static, text: Text) -> None:
+    """Update ``widget`` only on a change; a new width needs a layout pass, the same not."""
+    old = widget.content
+    if isinstance(old, Text) and old == text and old.style == text.style:
+        return
+    widget.update(text, layout=not isinstance(old, Text) or len(old) != len(text))

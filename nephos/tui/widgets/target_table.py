@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from rich.text import Text
 from textual import events
 from textual.message import Message
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey
 
@@ -61,6 +62,9 @@ class TargetTable(DataTable[Text]):
         self.current_column = 0
         """The column ``s`` sorts by; left and right move it (the cursor selects whole rows)."""
         self._shown: dict[str, _Signature] = {}
+        self._pending: set[str] = set()
+        self._fleet: FleetState | None = None
+        self._now = datetime.min
         self._unsorted = False
         self._spark_width = COLUMNS[6][2]
 
@@ -100,6 +104,7 @@ class TargetTable(DataTable[Text]):
         self._spark_width = widths[6]
         self._require_update_dimensions = True
         self.refresh()
+        self._draw_pending_in_view()
 
     @staticmethod
     def _key(column: SortColumn) -> ColumnKey:
@@ -135,9 +140,11 @@ class TargetTable(DataTable[Text]):
 
     def rebuild(self, state: FleetState, now: datetime) -> None:
         """Clear and refill in sorted order, keeping the cursor on the same target."""
+        self._fleet, self._now = state, now
         selected = self.selected_name()
         self.clear()
         self._shown = {}
+        self._pending = set()
         rows = sort_rows((r for r in state.rows.values() if self.shows(r)), self.sort_spec)
         for row in rows:
             cells = self._cells(row, now)
@@ -151,21 +158,34 @@ class TargetTable(DataTable[Text]):
         if changes.reset:
             self.rebuild(state, now)
             return
+        self._fleet, self._now = state, now
         self._update(state, changes.targets, now)
 
     def refresh_ages(self, state: FleetState, now: datetime) -> None:
-        """Redraw the cells that depend on time alone (the age and the dimming)."""
-        # Most seconds change no row's age text, so compare that before building cells.
-        moved = [
-            name
-            for name, shown in self._shown.items()
-            if (row := state.rows.get(name)) is None
-            or shown[_AGE][0] != age_text(row.age(now))
-            or (shown[_AGE][1] == "dim") != (row.age(now) > self.stale_after)
-        ]
-        self._update(state, moved, now)
+        """Redraw the cells that depend on time alone (the age and the dimming).
+
+        Only the rows in view are redrawn: with thousands of rows most ages change every
+        second, and a row scrolled into view catches up at once (see ``watch_scroll_y``).
+        """
+        self._fleet, self._now = state, now
+        for name in self._names_in_view():
+            shown = self._shown.get(name)
+            row = state.rows.get(name)
+            if row is None or shown is None:
+                continue
+            age = row.age(now)
+            dim = age > self.stale_after
+            if name in self._pending or (shown[_AGE][1] == "dim") != dim:
+                self._update(state, [name], now)
+            elif shown[_AGE][0] != (text := age_text(age)):
+                cell = Text(text, style="dim" if dim else "", justify="right")
+                self.update_cell(name, SortColumn.CHECKED.value, cell)
+                signature = list(shown)
+                signature[_AGE] = (cell.plain, str(cell.style))
+                self._shown[name] = tuple(signature)
 
     def _update(self, state: FleetState, names: Iterable[str], now: datetime) -> None:
+        first, last = self._view()
         for name in names:
             row = state.rows.get(name)
             shown = self._shown.get(name)
@@ -173,7 +193,16 @@ class TargetTable(DataTable[Text]):
                 if shown is not None:
                     self.remove_row(name)
                     del self._shown[name]
+                    self._pending.discard(name)
                 continue
+            if shown is not None and not first <= self.get_row_index(name) < last:
+                # Any cell update makes DataTable redraw every visible line, so a row out of
+                # view waits until it scrolls in; with thousands of rows most changes are
+                # out of view, and this is what keeps the frames cheap.
+                self._pending.add(name)
+                self._unsorted = True
+                continue
+            self._pending.discard(name)
             cells = self._cells(row, now)
             signature = self._signature(cells)
             if shown is None:
@@ -189,6 +218,31 @@ class TargetTable(DataTable[Text]):
                     self._unsorted = True
             self._shown[name] = signature
 
+    def _view(self) -> tuple[int, int]:
+        """The row indices in view, with a row of margin either side."""
+        first = max(0, int(self.scroll_y) - 1)
+        return first, min(self.row_count, first + self.size.height + 2)
+
+    def _names_in_view(self) -> list[str]:
+        first, last = self._view()
+        found = []
+        for index in range(first, last):
+            key = self.coordinate_to_cell_key(Coordinate(index, 0)).row_key.value
+            if key is not None:
+                found.append(key)
+        return found
+
+    def _draw_pending_in_view(self) -> None:
+        if not self._pending or self._fleet is None:
+            return
+        waiting = [n for n in self._names_in_view() if n in self._pending]
+        if waiting:
+            self._update(self._fleet, waiting, self._now)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._draw_pending_in_view()
+
     def resort(self, state: FleetState) -> None:
         """Put the rows back in the sort order, keeping the cursor on the same target."""
         selected = self.selected_name()
@@ -199,6 +253,7 @@ class TargetTable(DataTable[Text]):
         self.sort(SortColumn.NAME.value, key=lambda cell: rank.get(cell.plain, len(rank)))
         self._unsorted = False
         self._restore_cursor(selected)
+        self._draw_pending_in_view()
 
     @property
     def unsorted(self) -> bool:
