@@ -69,7 +69,8 @@ def register(app: typer.Typer) -> None:
         if not json_lines:
             console.print(
                 f"[bold]nephos demo[/bold]: a simulated fleet on 127.0.0.1, checked every "
-                f"{every.total_seconds():g}s, stored in {escape(str(path))}. Ctrl-C stops it."
+                f"{every.total_seconds():g}s, stored in {escape(str(path))}. Ctrl-C stops it.",
+                soft_wrap=True,
             )
 
         async def main() -> None:

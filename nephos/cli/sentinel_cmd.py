@@ -78,7 +78,7 @@ class LiveOutput:
             return
         if isinstance(event, CheckEvent):
             if event.changed or self.every_result:
-                self.console.print(self._check_line(event.result), highlight=False)
+                self.console.print(self._check_line(event.result), highlight=False, soft_wrap=True)
         elif isinstance(event, AlertEvent):
             alert = event.alert
             self.console.print(
@@ -86,6 +86,7 @@ class LiveOutput:
                 f"{escape(alert.id)} {alert_word(alert)} [bold]{escape(alert.target)}[/bold]"
                 f"  {escape(one_line(alert.title))}",
                 highlight=False,
+                soft_wrap=True,
             )
 
     @staticmethod
@@ -101,7 +102,9 @@ class LiveOutput:
     def summary(self) -> None:
         """Print the compact fleet summary line (not in JSON mode)."""
         if not self.json_lines:
-            self.console.print(f"[dim]── {escape(self.tally.summary())}[/dim]", highlight=False)
+            self.console.print(
+                f"[dim]── {escape(self.tally.summary())}[/dim]", highlight=False, soft_wrap=True
+            )
 
     async def summaries(self, every: float, clock: Clock) -> None:
         """Print the summary every ``every`` seconds until cancelled."""
