@@ -75,9 +75,11 @@ def hub_command(
 ) -> None:
     """Serve the live stream over WebSocket, tailing the configured hot store."""
     from nephos.config import load_config
+    from nephos.stream.hub import check_listen
 
     cfg = load_config(config)
     hub_config = replace(cfg.hub, listen=listen) if listen else cfg.hub
+    check_listen(hub_config.listen, hub_config.token)  # before the store is opened or created
     asyncio.run(_serve(cfg, hub_config))
 
 

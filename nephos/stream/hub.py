@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from nephos.store.base import HotStore
 
-__all__ = ["Hub", "parse_listen", "serve_hub"]
+__all__ = ["Hub", "check_listen", "is_loopback", "parse_listen", "serve_hub"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,23 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a name, or "" for every interface
+
+
+def check_listen(listen: str, token: str | None) -> tuple[str, int]:
+    """The host and port of ``listen``, refusing an address beyond loopback without a token.
+
+    Raises:
+        ConfigError: the address does not parse, or it is reachable from other machines and
+            there is no token.
+    """
+    host, port = parse_listen(listen)
+    if not token and not is_loopback(host):
+        raise ConfigError(
+            f"the hub listens on {listen}, beyond this machine, so it needs a token "
+            "(hub.token, e.g. ${NEPHOS_HUB_TOKEN})",
+            path="hub.token",
+        )
+    return host, port
 
 
 class Hub:
@@ -101,13 +118,7 @@ class Hub:
         ping_timeout: float | None = 20.0,
         registry: Any | None = None,
     ) -> None:
-        self._host, self._port = parse_listen(listen)
-        if not token and not is_loopback(self._host):
-            raise ConfigError(
-                f"the hub listens on {listen}, beyond this machine, so it needs a token "
-                "(hub.token, e.g. ${NEPHOS_HUB_TOKEN})",
-                path="hub.token",
-            )
+        self._host, self._port = check_listen(listen, token)
         self._store = store
         self._token = token or None
         self._clock: Clock = clock or SystemClock()
