@@ -4,6 +4,7 @@ error mapping, and serving from a HubConfig."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from websockets.asyncio.client import connect
@@ -108,3 +109,17 @@ async def test_serve_hub_runs_from_the_hub_config_and_notify_wakes_the_feed(stor
 async def test_a_port_in_use_is_a_stream_error(store, hub) -> None:
     with pytest.raises(StreamError, match="cannot listen"):
         await Hub(store, listen=f"127.0.0.1:{hub.port}").start()
+
+
+async def test_tokens_never_reach_the_logs_even_at_debug(store, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "never-log-this-token"
+    async with Hub(store, listen="127.0.0.1:0", token=secret) as h:
+        transport = WebSocketTransport()
+        conn = await transport.connect(h.url, {"Authorization": f"Bearer {secret}"})
+        await conn.recv()
+        await conn.close()
+        with pytest.raises(AuthError):
+            await transport.connect(h.url + "?token=wrong-" + secret, {})
+    assert caplog.records  # the hub did log, at info
+    assert secret not in caplog.text

@@ -30,6 +30,7 @@ from nephos.stream.metrics import HubCollector
 from nephos.stream.protocol import ProtocolError, Snapshot
 from nephos.stream.session import Batch, RequestError, Session, SharedSnapshot
 from nephos.stream.subscription import Filter, parse_query
+from nephos.stream.transport import websockets_logger
 
 if TYPE_CHECKING:
     from websockets.asyncio.server import Server, ServerConnection
@@ -203,6 +204,7 @@ class Hub:
                 ping_timeout=self._ping_timeout,
                 compression=None,
                 server_header=f"nephos/{__version__}",
+                logger=websockets_logger("nephos.stream.websockets"),
             )
         except OSError as exc:
             raise StreamError(f"the hub cannot listen on {self._host}:{self._port}: {exc}") from exc

@@ -9,6 +9,7 @@ The in-memory and replay transports live in ``mock.py`` and ``replay.py``.
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Mapping
 
 from nephos.errors import StreamError
@@ -21,7 +22,21 @@ __all__ = [
     "StreamEnded",
     "Transport",
     "WebSocketTransport",
+    "websockets_logger",
 ]
+
+
+class _NoDebugLogger(logging.LoggerAdapter[logging.Logger]):
+    """websockets logs every handshake header at DEBUG, ``Authorization`` included; this adapter
+    never lets DEBUG through, so no token reaches a log."""
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level > logging.DEBUG and self.logger.isEnabledFor(level)
+
+
+def websockets_logger(name: str) -> logging.LoggerAdapter[logging.Logger]:
+    """A logger for the ``websockets`` library that never logs at DEBUG (tokens)."""
+    return _NoDebugLogger(logging.getLogger(name), {})
 
 
 class ConnectError(StreamError):
@@ -158,6 +173,7 @@ class WebSocketTransport(Transport):
                 open_timeout=self._open_timeout,
                 ping_interval=self._ping_interval,
                 compression=None,
+                logger=websockets_logger("nephos.stream.websockets"),
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
