@@ -309,6 +309,10 @@ class Session:
         except NephosError as exc:
             log.warning("stream client %s: %s", self.name, exc)
             self.close(1011, "the hub could not read the store")
+        except Exception:
+            # Without its sender the connection would look alive and say nothing: close it.
+            log.exception("stream client %s: the sender failed", self.name)
+            self.close(1011, "internal error")
 
     async def _flush(self) -> None:
         while True:
@@ -357,6 +361,8 @@ class Session:
                 if self.filter.matches(event):
                     await self.ws.send(event_frame(event))
                 self.cursor = event.seq
+            while self._control:  # pongs keep their round trip true during a long replay
+                await self.ws.send(self._control.popleft())
             if len(events) < self._page_size and self.cursor >= self._replay_floor:
                 break
         self._replaying = False
