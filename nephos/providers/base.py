@@ -41,6 +41,26 @@ class Provider(abc.ABC):
     supports_metrics: ClassVar[bool] = False
     """Whether :meth:`fetch_metrics` returns anything (Vultr has no CPU/memory API)."""
 
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Check this provider's ``providers.<name>`` options and return them cleaned.
+
+        The config loader calls this with the plain YAML values (``${VAR}`` already
+        substituted) and keeps what it returns; :meth:`__init__` later receives that mapping
+        as ``options``. Return parsed values with defaults filled in (durations as
+        ``timedelta``, lists as tuples). ``nephos.providers.options.OptionReader`` reads keys
+        with the loader's wording. ``interval`` (how often the sentinel polls this provider)
+        is common to every provider: the loader reads it, never passes it here, and adds it
+        to the result as a ``timedelta`` when set. The default accepts any mapping unchanged.
+
+        Raises:
+            ConfigError: an option is unknown or invalid. Set ``path`` to the key path inside
+                the options (``regions[1]``, ``api_key``) and leave ``file`` and ``line`` unset:
+                the loader prefixes ``providers.<name>.`` and adds the file and line of the key.
+                Never put a secret's value in the message.
+        """
+        return dict(options)
+
     def __init__(self, options: Mapping[str, Any], *, clock: Clock) -> None:
         self.options = options
         self.clock = clock
