@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 from websockets.asyncio.client import connect
 
-from nephos.cli.stream_cmd import format_message, hub_url
+from nephos.cli.stream_cmd import format_message
 from nephos.model import CheckKind, CheckResult, EventKind, Health, to_dict
 from nephos.store.sqlite import SqliteHotStore
-from nephos.stream.hub import Hub
+from nephos.stream.hub import Hub, dial_url
 from nephos.stream.protocol import EventMessage, Hello, Snapshot, parse_server_message
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -130,5 +130,5 @@ def test_readable_lines_escape_control_characters_from_monitored_systems() -> No
 
 
 def test_tail_dials_this_machine_when_the_hub_listens_on_every_interface() -> None:
-    assert hub_url("0.0.0.0:8765") == "ws://127.0.0.1:8765/"
-    assert hub_url("[::1]:9000") == "ws://[::1]:9000/"
+    assert dial_url("0.0.0.0:8765") == "ws://127.0.0.1:8765/"
+    assert dial_url("[::1]:9000") == "ws://[::1]:9000/"

@@ -151,10 +151,11 @@ def tail_command(
     """Print the live event stream as lines; survives hub restarts."""
     from nephos.config import load_config
     from nephos.stream.client import StreamClient
+    from nephos.stream.hub import dial_url
 
     cfg = load_config(config)
     client = StreamClient(
-        url or hub_url(cfg.hub.listen),
+        url or dial_url(cfg.hub.listen),
         token=token or cfg.hub.token,
         since=since,
         kinds=kind or (),
@@ -189,16 +190,6 @@ async def _tail(client: StreamClient, *, as_json: bool) -> None:
             await watcher
         for task in closer:
             await task
-
-
-def hub_url(listen: str) -> str:
-    """The ``ws://`` URL of a hub listening on ``listen``; a wildcard means this machine."""
-    from nephos.stream.hub import parse_listen
-
-    host, port = parse_listen(listen)
-    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - a wildcard to dial on this machine
-        host = "127.0.0.1"
-    return f"ws://[{host}]:{port}/" if ":" in host else f"ws://{host}:{port}/"
 
 
 # --------------------------------------------------------------------------- lines

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from nephos.store.base import HotStore
 
-__all__ = ["Hub", "check_listen", "is_loopback", "parse_listen", "serve_hub"]
+__all__ = ["Hub", "check_listen", "dial_url", "is_loopback", "parse_listen", "serve_hub"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,18 @@ def check_listen(listen: str, token: str | None) -> tuple[str, int]:
     return host, port
 
 
+def dial_url(listen: str) -> str:
+    """The ``ws://`` URL that reaches a hub listening on ``listen`` from this machine.
+
+    Raises:
+        ConfigError: ``listen`` does not parse.
+    """
+    host, port = parse_listen(listen)
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - a wildcard is dialled on this machine
+        host = "127.0.0.1"
+    return f"ws://[{host}]:{port}/" if ":" in host else f"ws://{host}:{port}/"
+
+
 class Hub:
     """The live stream server over a hot store.
 
@@ -101,6 +113,9 @@ class Hub:
         page_size: events per read of the change feed.
         ping_interval, ping_timeout: the WebSocket keepalive that drops dead clients.
         registry: a prometheus_client CollectorRegistry for the hub's gauges.
+
+    Raises:
+        ConfigError: ``listen`` does not parse, or is beyond loopback without a token.
     """
 
     def __init__(
@@ -155,9 +170,8 @@ class Hub:
 
     @property
     def url(self) -> str:
-        """The ``ws://`` URL clients connect to."""
-        host = f"[{self._host}]" if ":" in self._host else (self._host or "127.0.0.1")
-        return f"ws://{host}:{self.port}/"
+        """The ``ws://`` URL clients on this machine connect to."""
+        return dial_url(f"[{self._host}]:{self.port}")
 
     @property
     def connection_count(self) -> int:
