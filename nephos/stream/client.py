@@ -94,7 +94,7 @@ class StreamClient:
             default.
         token: sent as ``Authorization: Bearer``; never logged.
         since: resume after this seq instead of starting from a snapshot.
-        kinds, providers, targets: subscription filters; empty means everything.
+        kinds, providers, targets: subscription filters; None or empty means everything.
         clock: time for backoff, pings and round trips.
         rng: the random source of the backoff's jitter.
         ping_interval: seconds between round-trip pings.
@@ -110,9 +110,9 @@ class StreamClient:
         transport: Transport | None = None,
         token: str | None = None,
         since: int | None = None,
-        kinds: Sequence[EventKind] = (),
-        providers: Sequence[str] = (),
-        targets: Sequence[str] = (),
+        kinds: Sequence[EventKind] | None = None,
+        providers: Sequence[str] | None = None,
+        targets: Sequence[str] | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
         ping_interval: float = 5.0,
@@ -130,9 +130,9 @@ class StreamClient:
         self._transport = transport
         self._token = token
         self._filters = {
-            "kinds": ",".join(k.value for k in kinds),
-            "providers": ",".join(providers),
-            "targets": ",".join(targets),
+            "kinds": ",".join(k.value for k in kinds or ()),
+            "providers": ",".join(providers or ()),
+            "targets": ",".join(targets or ()),
         }
         self._clock: Clock = clock or SystemClock()
         self._backoff = Backoff(rng or random.Random(), base=backoff_base, cap=backoff_cap)
