@@ -275,3 +275,14 @@ async def test_ack_on_the_mock_hub_publishes_the_acknowledged_alert_or_an_error(
     assert acked.state is AlertState.ACKNOWLEDGED and acked.acknowledged_at == T0
     assert isinstance(error, ErrorMessage) and error.code == "not_found" and error.ref == "al-nope"
     await client.close()
+
+
+async def test_filters_and_resume_point_go_into_the_connection_url() -> None:
+    mock = MockTransport()
+    client = StreamClient(
+        URL + "?token=x", transport=mock, since=41, kinds=[EventKind.ALERT], providers=["aws"]
+    )
+    reader = Reader(client)
+    await reader.until(StateChange, lambda m: m.state.phase is Phase.LIVE)
+    assert mock.urls == [URL + "?token=x&since=41&kinds=alert&providers=aws"]
+    await client.close()
