@@ -7,6 +7,7 @@ import io
 import random
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -18,7 +19,8 @@ from nephos.clock import ManualClock
 from nephos.model import AlertState, EventKind, Health, Severity, to_dict
 from nephos.stream.client import Phase
 from nephos.stream.mock import MockTransport
-from nephos.stream.protocol import Ack, Snapshot
+from nephos.stream.protocol import Ack, EventMessage, Snapshot, encode
+from nephos.stream.replay import ReplayTransport
 from nephos.tui.app import WatchApp
 from nephos.tui.bindings import WATCH_BINDINGS, WatchCommands
 from nephos.tui.sample import sample_alert, sample_result, sample_snapshot
@@ -466,3 +468,40 @@ async def test_a_row_updated_out_of_view_shows_the_update_when_scrolled_to(
         await pilot.pause()
         assert app.targets.get_cell(last, "latency").plain == "4.32 s"
         assert app.targets.get_cell(last, "checked").plain == "0s"
+
+
+def test_the_docs_list_every_key() -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "watch.md").read_text()
+    missing = [
+        b.key_display or b.key
+        for b in WATCH_BINDINGS
+        if f"`{b.key_display or b.key}`" not in docs and not b.key.isdigit()
+    ]
+    assert missing == []
+    assert "`1` to `5`" in docs
+
+
+async def test_replay_plays_a_recording_in_its_own_time_and_stays_open_at_its_end(
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    recorded = ManualClock(clock.now() - timedelta(hours=1))  # a recording made an hour ago
+    recording = tmp_path / "stream.jsonl"
+    update = EventMessage(
+        seq=1,
+        kind=EventKind.CHECK,
+        ts=recorded.now(),
+        data=to_dict(sample_result("auth", recorded.now(), health=Health.DEGRADED)),
+    )
+    recording.write_text(encode(fleet_snapshot(recorded)) + "\n" + encode(update) + "\n")
+    transport = ReplayTransport(recording, clock=clock)
+    app = WatchApp(
+        url="replay://", transport=transport, clock=clock, frame_interval=3600, recorded_time=True
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.connection.phase is Phase.OFFLINE and app.fleet.seq == 1)
+        app.flush()
+        assert app.targets.get_cell("auth", "state").plain == "▲ degraded"
+        assert app.targets.get_cell("auth", "checked").plain == "0s"  # not "1h"
+        assert app.targets.get_cell("search", "checked").plain == "45s"
+        assert "end of recording" in pill(app)
+        assert app.is_running

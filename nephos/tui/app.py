@@ -9,7 +9,7 @@ drawing, never the ingesting. A dropped stream is a state in the header, never a
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from textual import on, work
@@ -36,7 +36,7 @@ from nephos.tui.widgets.alerts_table import AlertsTable
 from nephos.tui.widgets.status_bar import PillView, StatusBar
 from nephos.tui.widgets.target_table import TargetTable
 
-__all__ = ["DEFAULT_URL", "WatchApp", "run_watch"]
+__all__ = ["DEFAULT_URL", "RecordedTime", "WatchApp", "run_watch"]
 
 DEFAULT_URL = "ws://127.0.0.1:8765/"
 """The hub that ``nephos sentinel run`` serves by default."""
@@ -58,6 +58,8 @@ class WatchApp(App[int]):
         rng: the backoff jitter's randomness.
         stale_after: rows whose latest result is older are dimmed.
         frame_interval: seconds between draws (0.1: at most 10 frames a second).
+        recorded_time: measure ages against the newest event's time instead of the clock, so
+            that a replayed recording reads as it did when it was recorded.
     """
 
     CSS_PATH = "watch.tcss"
@@ -75,10 +77,13 @@ class WatchApp(App[int]):
         rng: random.Random | None = None,
         stale_after: timedelta = timedelta(minutes=5),
         frame_interval: float = 0.1,
+        recorded_time: bool = False,
     ) -> None:
         super().__init__()
         self.clock: Clock = clock or SystemClock()
-        """Time for every age and countdown on screen."""
+        """Time for the client, the round trip and the countdowns."""
+        self.view_clock: Clock = RecordedTime(self.clock) if recorded_time else self.clock
+        """Time for the ages on screen: the clock, or the recording's time in a replay."""
         self.client = StreamClient(url, transport=transport, token=token, clock=self.clock, rng=rng)
         """The stream; only the stream worker iterates it."""
         self.fleet = FleetState()
@@ -88,7 +93,7 @@ class WatchApp(App[int]):
         self.paused = False
         """Drawing is frozen; ingesting goes on."""
         self.main = MainScreen(
-            self.fleet, TargetTable(stale_after=stale_after, id="targets"), self.clock
+            self.fleet, TargetTable(stale_after=stale_after, id="targets"), self.view_clock
         )
         """The main screen."""
         self._frame_interval = frame_interval
@@ -149,18 +154,20 @@ class WatchApp(App[int]):
         self.fleet.apply_snapshot(
             snap.seq, results=snap.results, alerts=snap.alerts, instances=snap.instances
         )
-        self._heard()
+        self._heard(snap.ts)
 
     def on_record_received(self, message: RecordReceived) -> None:
         self.fleet.apply(message.record, message.seq)
-        self._heard()
+        self._heard(message.ts)
 
     def on_hub_notice(self, message: HubNotice) -> None:
         self.notify(message.text, severity=message.severity, markup=False)  # type: ignore[arg-type]
 
-    def _heard(self) -> None:
+    def _heard(self, ts: datetime | None) -> None:
         self._last_heard = self.clock.monotonic()
         self._dirty = True
+        if ts is not None and isinstance(self.view_clock, RecordedTime):
+            self.view_clock.advance_to(ts)
 
     # ---- drawing
 
@@ -175,7 +182,7 @@ class WatchApp(App[int]):
             return
         self._dirty = False
         changes = self.fleet.take_changes()
-        now = self.clock.now()
+        now = self.view_clock.now()
         with self.batch_update():
             self.main.draw(changes, now)
             self._draw_status()
@@ -193,7 +200,7 @@ class WatchApp(App[int]):
         if self.paused:
             return
         with self.batch_update():
-            self.targets.refresh_ages(self.fleet, self.clock.now())
+            self.targets.refresh_ages(self.fleet, self.view_clock.now())
             if self._ticks % _RESORT_TICKS == 0 and self.targets.unsorted:
                 self.targets.resort(self.fleet)
 
@@ -257,7 +264,7 @@ class WatchApp(App[int]):
         self._open_detail(message.target)
 
     def _open_detail(self, name: str) -> None:
-        self.push_screen(TargetDetail(name, self.fleet, self.clock))
+        self.push_screen(TargetDetail(name, self.fleet, self.view_clock))
         self.call_after_refresh(self._draw_status)
 
     def action_ack(self) -> None:
@@ -310,6 +317,28 @@ class WatchApp(App[int]):
         self.main.clear()
 
 
+class RecordedTime:
+    """A clock whose wall time is the newest event time seen; the rest is the real clock's."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._latest: datetime | None = None
+
+    def advance_to(self, ts: datetime) -> None:
+        """Move to ``ts`` if it is newer than what was seen."""
+        if self._latest is None or ts > self._latest:
+            self._latest = ts
+
+    def now(self) -> datetime:
+        return self._latest or self._clock.now()
+
+    def monotonic(self) -> float:
+        return self._clock.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await self._clock.sleep(seconds)
+
+
 def run_watch(
     url: str | None,
     *,
@@ -337,6 +366,8 @@ def run_watch(
             raise UsageError(f"no recording at {replay}")
         transport = ReplayTransport(replay, speed=speed)
         url = url or "replay://recording/"
-    app = WatchApp(url=url or DEFAULT_URL, transport=transport, token=token)
+    app = WatchApp(
+        url=url or DEFAULT_URL, transport=transport, token=token, recorded_time=replay is not None
+    )
     result = app.run()
     return result if isinstance(result, int) else 0

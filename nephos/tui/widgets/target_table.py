@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from rich.text import Text
 from textual import events
-from textual.message import Message
 from textual.coordinate import Coordinate
+from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey
 
