@@ -83,6 +83,7 @@ def register(app: typer.Typer) -> None:
                     seed=seed,
                     interval=every,
                     handle_signals=True,
+                    on_ready=output.follow,
                 )
             finally:
                 ticker.cancel()

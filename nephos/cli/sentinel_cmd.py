@@ -11,8 +11,9 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -31,6 +32,9 @@ from nephos.sentinel.output import (
     one_line,
     state_label,
 )
+
+if TYPE_CHECKING:
+    from nephos.sentinel.runner import Sentinel
 
 __all__ = ["ConfigOption", "LiveOutput", "load_cli_config", "register", "run_sentinel"]
 
@@ -67,6 +71,8 @@ class LiveOutput:
         self.json_lines = json_lines
         self.every_result = every_result
         self.tally = FleetTally()
+        self.open_alerts: Callable[[], int] | None = None
+        """Counts the alert book's open alerts for the summary (set once the sentinel exists)."""
 
     def __call__(self, event: SentinelEvent) -> None:
         """Print one event (the sentinel's ``on_event``)."""
@@ -103,8 +109,17 @@ class LiveOutput:
         """Print the compact fleet summary line (not in JSON mode)."""
         if not self.json_lines:
             self.console.print(
-                f"[dim]── {escape(self.tally.summary())}[/dim]", highlight=False, soft_wrap=True
+                f"[dim]── {escape(self.tally.summary(self._open_alert_count()))}[/dim]",
+                highlight=False,
+                soft_wrap=True,
             )
+
+    def _open_alert_count(self) -> int | None:
+        return self.open_alerts() if self.open_alerts is not None else None
+
+    def follow(self, sentinel: Sentinel) -> None:
+        """Take the open-alert count of the summary from ``sentinel``'s alert book."""
+        self.open_alerts = lambda: len(sentinel.alert_book.open_alerts())
 
     async def summaries(self, every: float, clock: Clock) -> None:
         """Print the summary every ``every`` seconds until cancelled."""
@@ -145,6 +160,7 @@ async def run_sentinel(
     await store.open()
     try:
         sentinel = Sentinel(config, store=store, clock=clock, on_event=output)
+        output.follow(sentinel)
         if once:
             health = await sentinel.run_once()
             output.summary()

@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -37,6 +38,18 @@ class SentinelStats:
     spooled_total: int = 0
     notifications_delivered: int = 0
     notifications_failed: int = 0
+
+
+@dataclass(slots=True)
+class _Series:
+    """The per-target gauge children, cached so that a result costs no label lookups."""
+
+    key: tuple[str, str, str]
+    success: Any
+    duration: Any
+    health: Any = None
+    status: Any = None
+    cert: Any = None
 
 
 class _StatsCollector(Collector):
@@ -117,26 +130,34 @@ class SentinelMetrics:
         if stats is not None:
             r.register(_StatsCollector(stats))
         self._checks_by_health = {h: self.checks.labels(h.value) for h in Health}
-        self._children: dict[str, tuple[tuple[str, str, str], tuple[Gauge, ...]]] = {}
+        self._series: dict[str, _Series] = {}
 
     def observe(self, result: CheckResult) -> None:
-        """Record one classified result."""
+        """Record one classified result.
+
+        The status code series appears with the first HTTP answer (then 0 means no answer,
+        as in blackbox_exporter); the certificate series with the first certificate seen.
+        """
         key = (result.target, result.kind.value, result.provider)
-        cached = self._children.get(result.target)
-        if cached is None or cached[0] != key:
-            if cached is not None:
+        series = self._series.get(result.target)
+        if series is None or series.key != key:
+            if series is not None:
                 self.forget(result.target)
-            gauges = (self.success, self.duration, self.status_code, self.cert_expiry, self.health)
-            cached = (key, tuple(g.labels(*key) for g in gauges))
-            self._children[result.target] = cached
-        success, duration, status, cert, health = cached[1]
-        success.set(1 if result.success else 0)
-        duration.set(result.latency_ms / 1000)
-        if result.status_code is not None:
-            status.set(result.status_code)
-        if result.tls is not None and result.tls.leaf_not_after is not None:
-            cert.set(result.tls.leaf_not_after.timestamp())
-        health.set(HEALTH_VALUES[result.health])
+            series = _Series(key, self.success.labels(*key), self.duration.labels(*key))
+            series.health = self.health.labels(*key)
+            self._series[result.target] = series
+        series.success.set(1 if result.success else 0)
+        series.duration.set(result.latency_ms / 1000)
+        series.health.set(HEALTH_VALUES[result.health])
+        if result.status_code is not None and series.status is None:
+            series.status = self.status_code.labels(*key)
+        if series.status is not None:
+            series.status.set(result.status_code or 0)
+        not_after = result.tls.leaf_not_after if result.tls is not None else None
+        if not_after is not None:
+            if series.cert is None:
+                series.cert = self.cert_expiry.labels(*key)
+            series.cert.set(not_after.timestamp())
         self._checks_by_health[result.health].inc()
         if result.error is not None:
             self.errors.inc()
@@ -149,12 +170,12 @@ class SentinelMetrics:
 
     def forget(self, target: str) -> None:
         """Drop the series of a target that left the config."""
-        cached = self._children.pop(target, None)
-        if cached is None:
+        series = self._series.pop(target, None)
+        if series is None:
             return
         for gauge in (self.success, self.duration, self.status_code, self.cert_expiry, self.health):
             with contextlib.suppress(KeyError):
-                gauge.remove(*cached[0])
+                gauge.remove(*series.key)
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""

@@ -106,15 +106,19 @@ class FleetTally:
         """Alerts firing or acknowledged, as reported since start."""
         return len(self._open)
 
-    def summary(self) -> str:
-        """``12 targets: 10 ● ok, 1 ▲ degraded, 1 ✕ down · 340 checks · 2 alerts open``."""
+    def summary(self, open_alerts: int | None = None) -> str:
+        """``12 targets: 10 ● ok, 1 ▲ degraded, 1 ✕ down · 340 checks · 2 alerts open``.
+
+        Args:
+            open_alerts: the open alerts as the alert book knows them (including those opened
+                before this process started); by default, those reported since start.
+        """
         counts = self.counts()
         order = [*_LABELS.values(), _OFFLINE]
         parts = [f"{counts[label]} {label}" for label in order if counts[label]]
         targets = len(self._latest)
         states = ", ".join(parts) if parts else "no results yet"
         noun = "target" if targets == 1 else "targets"
-        alerts = "alert" if self.open_alerts == 1 else "alerts"
-        return (
-            f"{targets} {noun}: {states} · {self.checks} checks · {self.open_alerts} {alerts} open"
-        )
+        opened = self.open_alerts if open_alerts is None else open_alerts
+        alerts = "alert" if opened == 1 else "alerts"
+        return f"{targets} {noun}: {states} · {self.checks} checks · {opened} {alerts} open"

@@ -12,9 +12,11 @@ import asyncio
 import math
 import random
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -40,6 +42,9 @@ from nephos.sim.certs import CertificateAuthority, validity
 from nephos.sim.dns_server import DnsSim
 from nephos.sim.http_server import Handler, HttpSim, Respond, ServerTls
 from nephos.sim.tcp_server import TcpSim
+
+if TYPE_CHECKING:
+    from nephos.sentinel.runner import Sentinel
 
 __all__ = ["DemoFleet", "run_demo"]
 
@@ -254,6 +259,7 @@ async def run_demo(
     interval: timedelta = timedelta(seconds=5),
     handle_signals: bool = False,
     clock: Clock | None = None,
+    on_ready: Callable[[Sentinel], None] | None = None,
 ) -> Health:
     """Start the fleet, watch it with the sentinel until ``duration`` passes or a stop signal,
     then stop everything; the fleet's health at the end.
@@ -266,6 +272,7 @@ async def run_demo(
         interval: the check interval of every target.
         handle_signals: stop gracefully on SIGINT and SIGTERM.
         clock: the time source (the system clock by default).
+        on_ready: called with the sentinel before it starts (the CLI reads its alert book).
 
     Raises:
         BackendError: the store could not be opened.
@@ -283,6 +290,8 @@ async def run_demo(
         await store.open()
         try:
             sentinel = Sentinel(config, store=store, clock=clock, on_event=on_event)
+            if on_ready is not None:
+                on_ready(sentinel)
             timer = None
             if duration is not None:
 
