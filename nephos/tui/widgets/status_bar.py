@@ -12,7 +12,7 @@ from textual.containers import Horizontal
 from textual.widgets import Static
 
 from nephos.model import Health
-from nephos.sentinel.output import state_label
+from nephos.sentinel.output import one_line, state_label
 from nephos.stream.client import ConnectionState, Phase
 from nephos.tui.cells import age_text
 from nephos.tui.state import FleetTotals
@@ -57,8 +57,8 @@ def pill_text(view: PillView) -> Text:
     if view.since_update is not None:
         lead = "" if phase is Phase.LIVE else "last update "
         text.append(f" · {lead}{age_text(view.since_update)} ago", style="dim")
-    if phase is Phase.OFFLINE and view.state.reason:
-        text.append(f" · {view.state.reason[:60]}", style="dim")
+    if phase in (Phase.OFFLINE, Phase.RECONNECTING) and view.state.reason:
+        text.append(f" · {one_line(view.state.reason, 60)}", style="dim")
     if view.paused:
         text.append("  ⏸ PAUSED ", style="bold reverse")
         text.append(f" {view.buffered} buffered")
