@@ -344,11 +344,8 @@ class Sentinel:
         return not result.success
 
     async def _timed_out(self, target: Target, elapsed: float) -> None:
-        obs = Observation(
-            response_time=_seconds(elapsed),
-            error=f"check timed out after {elapsed:.1f}s",
-        )
-        self._judge(target, obs)
+        error = f"check timed out after {elapsed:.1f}s"
+        self._judge(target, Observation(timedelta(seconds=elapsed), error=error))
 
     def _judge(self, target: Target, obs: Observation) -> CheckResult:
         result = classify(target, obs, compile_conditions(target), now=self._clock.now())
@@ -400,7 +397,3 @@ class Sentinel:
             notifications_delivered=stats.delivered,
             notifications_failed=stats.failed,
         )
-
-
-def _seconds(value: float) -> timedelta:
-    return timedelta(seconds=value)
