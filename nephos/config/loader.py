@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -27,7 +28,7 @@ from nephos.config.types import (
     WarehouseConfig,
 )
 from nephos.config.values import closest, format_duration, parse_duration, show
-from nephos.config.yamlnodes import parse_yaml
+from nephos.config.yamlnodes import Node, parse_yaml
 from nephos.errors import ConfigError
 from nephos.model import LatencyThresholds
 
@@ -336,8 +337,58 @@ def _providers(root: Section) -> dict[str, dict[str, Any]]:
             continue
         if not node.is_mapping:
             raise section.error(name, f"expected a mapping of options, got {show(node.value)}")
-        out[name] = node.plain()
+        out[name] = _provider_options(section, name)
     return out
+
+
+def _provider_options(section: Section, name: str) -> dict[str, Any]:
+    """One provider's options, checked by its class; ``interval`` is common to all of them."""
+    # Imported here: the registry imports provider modules, which config loading should not
+    # pay for unless the file names a provider.
+    from nephos.providers import PROVIDER_NAMES, provider_class
+
+    options = section.section(name, {"interval"}, open_keys=True)
+    assert options is not None  # the caller checked the node is a mapping
+    plain = {key: child.plain() for key, child in options.extras.items()}
+    if name not in PROVIDER_NAMES:  # demo: its simulated clouds are set up by the demo command
+        cleaned = dict(plain)
+    else:
+        try:
+            cleaned = provider_class(name).validate_options(plain)
+        except ConfigError as exc:
+            if exc.file is not None:
+                raise
+            inner = exc.path or ""
+            raise ConfigError(
+                exc.message,
+                file=section.file,
+                line=_line_of(options.node, inner) if inner else options.line,
+                path=f"{options.path}.{inner}" if inner else options.path,
+            ) from exc
+    if options.has("interval"):
+        cleaned["interval"] = options.duration(
+            "interval", timedelta(minutes=1), minimum=timedelta(seconds=10)
+        )
+    return cleaned
+
+
+def _line_of(node: Node, path: str) -> int:
+    """The line of key path ``path`` (``regions[1]``, ``instances[0].tags.env``) under
+    ``node``, or of the deepest part of it that exists."""
+    line = node.line
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        if part.startswith("[") and node.is_list:
+            index = int(part[1:-1])
+            if index >= len(node.value):
+                break
+            node = node.value[index]
+            line = node.line
+        elif node.is_mapping and part in node.value:
+            line = node.key_lines.get(part, node.line)
+            node = node.value[part]
+        else:
+            break
+    return line
 
 
 def _insights(root: Section) -> dict[str, Any]:

@@ -80,12 +80,15 @@ class OptionReader:
     ) -> str | None:
         """A text value; numbers are read as their text.
 
+        Empty text passes even when ``required``: it is what ``${VAR:-}`` gives for an unset
+        variable, and the provider reports it when polled rather than the whole config failing.
+
         Raises:
-            ConfigError: the value is missing (when ``required``), empty (when ``required``),
-                not text, or not one of ``choices``. A ``secret`` is never shown.
+            ConfigError: the value is missing or null (when ``required``), not text, or not one
+                of ``choices``. A ``secret`` is never shown.
         """
         value = self._values.get(key)
-        if value is None or (required and value == ""):
+        if value is None:
             if required:
                 raise ConfigError(f"missing required key {key}", path=self.path or None)
             return default

@@ -1,0 +1,217 @@
+"""``nephos inventory``: every instance across the configured providers, with health tallies.
+
+Polls the providers directly (no store needed). A provider that fails is shown as unavailable
+with its reason; the exit code is 4 only when every configured provider is unavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from nephos.cli.config_cmd import ConfigOption, load_cli_config
+from nephos.clock import SystemClock
+from nephos.config.types import Config
+from nephos.errors import BackendError, UsageError
+from nephos.model import Health, Instance, InstanceState, to_dict
+from nephos.providers import PROVIDER_NAMES, build_providers
+from nephos.providers.inventory import (
+    Inventory,
+    ProviderHealth,
+    collect_inventory,
+    instance_health,
+    provider_health,
+)
+
+__all__ = ["inventory_document", "read_inventory", "register", "render"]
+
+# Every state has a glyph and a word, never colour alone (STYLE.md).
+_STATE_LOOK = {
+    InstanceState.RUNNING: ("●", "green"),
+    InstanceState.PENDING: ("▲", "yellow"),
+    InstanceState.MAINTENANCE: ("▲", "yellow"),
+    InstanceState.STOPPING: ("✕", "red"),
+    InstanceState.STOPPED: ("✕", "red"),
+    InstanceState.SUSPENDED: ("✕", "red"),
+    InstanceState.ERROR: ("✕", "red"),
+    InstanceState.TERMINATING: ("○", "dim"),
+    InstanceState.TERMINATED: ("○", "dim"),
+    InstanceState.UNKNOWN: ("?", "magenta"),
+}
+_HEALTH_LOOK = {
+    Health.HEALTHY: ("●", "green"),
+    Health.DEGRADED: ("▲", "yellow"),
+    Health.UNHEALTHY: ("✕", "red"),
+    Health.UNKNOWN: ("?", "magenta"),
+}
+
+
+async def read_inventory(
+    config: Config, *, only: tuple[str, ...] = (), timeout: float = 30.0
+) -> Inventory:
+    """Poll the configured providers (or only those named in ``only``).
+
+    Raises:
+        UsageError: a name in ``only`` is not a configured provider, or none is configured.
+    """
+    configured = [name for name in PROVIDER_NAMES if name in config.providers]
+    if not configured:
+        raise UsageError("no providers configured: add a providers section to the config")
+    for name in only:
+        if name not in configured:
+            raise UsageError(
+                f"provider {name!r} is not configured (configured: {', '.join(configured)})"
+            )
+    clock = SystemClock()
+    providers = [p for p in build_providers(config, clock=clock) if not only or p.name in only]
+    try:
+        return await collect_inventory(providers, clock=clock, timeout=timeout)
+    finally:
+        await asyncio.gather(*(p.close() for p in providers), return_exceptions=True)
+
+
+def inventory_document(inventory: Inventory) -> dict[str, Any]:
+    """The ``--json`` document: per-provider tallies and statuses, then every instance."""
+    tallies = provider_health(inventory.instances)
+    providers = []
+    for status in inventory.statuses:
+        tally = tallies.get(status.provider, ProviderHealth(status.provider))
+        providers.append(
+            {
+                "provider": status.provider,
+                "available": status.available,
+                "reason": status.reason,
+                "instances": status.instances,
+                "health": tally.health.value if status.available else Health.UNKNOWN.value,
+                "healthy": tally.healthy,
+                "degraded": tally.degraded,
+                "unhealthy": tally.unhealthy,
+                "unknown": tally.unknown,
+                "total": tally.total,
+                "percent": None if tally.percent is None else round(tally.percent, 1),
+            }
+        )
+    instances = []
+    for instance in inventory.instances:
+        health = instance_health(instance)
+        instances.append({**to_dict(instance), "health": health.value if health else None})
+    return {
+        "collected_at": to_dict(inventory)["collected_at"],
+        "providers": providers,
+        "instances": instances,
+    }
+
+
+def _flat(text: str, limit: int = 120) -> str:
+    """Text from a monitored system on one line: a newline in a tag could forge a row."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _cell(text: str | None) -> str:
+    return escape(_flat(text)) if text else ""
+
+
+def _styled(glyph: str, word: str, style: str) -> str:
+    return f"[{style}]{glyph} {escape(word)}[/{style}]"
+
+
+def _instance_row(instance: Instance) -> list[str]:
+    glyph, style = _STATE_LOOK[instance.state]
+    ips = ", ".join((*instance.public_ips, *instance.private_ips))
+    size = instance.size or ""
+    if instance.vcpus or instance.memory_mb:
+        parts = [f"{instance.vcpus} vCPU" if instance.vcpus else "", _memory(instance.memory_mb)]
+        size = f"{size} ({', '.join(p for p in parts if p)})".strip()
+    return [
+        _cell(instance.provider),
+        _cell(instance.region or instance.zone),
+        _cell(instance.name),
+        _styled(glyph, instance.state.value, style),
+        _cell(ips),
+        _cell(size),
+        _cell(instance.health_signal),
+    ]
+
+
+def _memory(memory_mb: int | None) -> str:
+    if not memory_mb:
+        return ""
+    return f"{memory_mb / 1024:g} GiB" if memory_mb >= 1024 else f"{memory_mb} MiB"
+
+
+def render(inventory: Inventory, console: Console) -> None:
+    """Print the instance table, then one health line per provider."""
+    order = {status.provider: i for i, status in enumerate(inventory.statuses)}
+    rows = sorted(
+        inventory.instances,
+        key=lambda i: (order.get(i.provider, len(order)), i.region or "", i.name, i.id),
+    )
+    if rows:
+        table = Table(box=None, pad_edge=False, show_edge=False)
+        for column in ("provider", "region", "name", "state", "ips", "size"):
+            table.add_column(column, no_wrap=True, overflow="ellipsis")
+        table.add_column("health signal", overflow="fold")
+        for instance in rows:
+            table.add_row(*_instance_row(instance))
+        console.print(table)
+    else:
+        console.print("no instances")
+    console.print()
+    tallies = provider_health(inventory.instances)
+    for status in inventory.statuses:
+        name = escape(status.provider)
+        if not status.available:
+            reason = _cell(status.reason) or "no reason given"
+            console.print(f"{name}  {_styled('✕', 'unavailable', 'red')}: {reason}")
+            continue
+        tally = tallies.get(status.provider, ProviderHealth(status.provider))
+        glyph, style = _HEALTH_LOOK[tally.health]
+        share = "" if tally.percent is None else f" ({tally.percent:.0f}%)"
+        counts = f"{tally.healthy}/{tally.total} healthy{share}"
+        console.print(f"{name}  {_styled(glyph, tally.health.value, style)}  {counts}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``nephos inventory`` to ``app``."""
+
+    @app.command("inventory")
+    def inventory(
+        config: ConfigOption = None,
+        provider: Annotated[
+            list[str] | None,
+            typer.Option("--provider", "-p", help="Only this provider (repeatable)."),
+        ] = None,
+        json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        timeout: Annotated[
+            float, typer.Option("--timeout", min=1.0, help="Seconds each provider may take.")
+        ] = 30.0,
+    ) -> int:
+        """Every instance across providers, normalised, with per-provider health.
+
+        Exits 4 when every provider asked is unavailable.
+        """
+        cfg = load_cli_config(config)
+        only = tuple(dict.fromkeys(p.lower() for p in provider or ()))
+        result = asyncio.run(read_inventory(cfg, only=only, timeout=timeout))
+        if json_out:
+            sys.stdout.write(json.dumps(inventory_document(result), indent=2) + "\n")
+        else:
+            console = Console(highlight=False)
+            if not console.is_terminal:
+                # Pipes and files get whole rows rather than an 80-column wrap.
+                console = Console(highlight=False, width=160)
+            render(result, console)
+        if result.all_unavailable:
+            reasons = "; ".join(s.reason or s.provider for s in result.statuses)
+            if json_out:
+                return BackendError.exit_code
+            raise BackendError(f"no provider answered: {_flat(reasons, 400)}")
+        return 0
