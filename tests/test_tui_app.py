@@ -321,19 +321,32 @@ async def test_acking_while_disconnected_says_so_and_keeps_running(clock: Manual
         assert app.is_running
 
 
-async def test_e_shows_the_recorded_facts_of_the_alert(clock: ManualClock) -> None:
+async def test_e_shows_the_recorded_facts_of_the_selected_alert(clock: ManualClock) -> None:
     app, transport = make_app(clock)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, transport)
-        await pilot.press("e")
+        await pilot.press("e")  # the cursor is on billing: its alert
         screen = app.screen
         assert isinstance(screen, AlertFacts)
-        assert screen.alert.id == "al-edge"
+        assert screen.alert.id == "al-billing"
         body = str(screen.query_one("#facts Static").render())
         assert "failures" in body
         assert "[STATUS] == 200" in body
+        await pilot.press("escape", "tab", "e")  # in the alerts pane: the alert under its cursor
+        assert isinstance(app.screen, AlertFacts)
+        assert app.screen.alert.id == "al-edge"
         await pilot.press("escape")
         assert not isinstance(app.screen, AlertFacts)
+
+
+async def test_a_on_a_target_without_alerts_says_so(clock: ManualClock) -> None:
+    app, transport = make_app(clock)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot, transport)
+        app.targets.move_cursor(row=app.targets.get_row_index("auth"))
+        await pilot.press("a")
+        assert any("no alert selected" in n.message for n in app._notifications)
+        assert not any(isinstance(m, Ack) for m in transport.received)
 
 
 async def test_the_pill_follows_a_disconnect_and_a_reconnect(clock: ManualClock) -> None:

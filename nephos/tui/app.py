@@ -42,6 +42,7 @@ DEFAULT_URL = "ws://127.0.0.1:8765/"
 """The hub that ``nephos sentinel run`` serves by default."""
 
 _RESORT_TICKS = 5  # lazy re-sort: at most every 5 s, so rows do not jump under the reader
+_NO_ALERT = "no alert selected: tab to the alerts, or choose a target that has one"
 _MAIN_ONLY = frozenset(
     {"filter", "sort", "drill", "ack", "explain", "switch_pane", "provider", "clear"}
 )
@@ -101,6 +102,7 @@ class WatchApp(App[int]):
         self._paused_at = 0
         self._last_heard: float | None = None
         self._ticks = 0
+        self._ended = False
         self.frames = 0
         """How many times the screen was redrawn from the state (for tests and the bench)."""
 
@@ -140,6 +142,8 @@ class WatchApp(App[int]):
                     self.post_message(app_message)
         except StreamError as exc:  # refused token, gave up, another protocol: a state only
             self.post_message(HubNotice(str(exc), severity="error"))
+        else:
+            self._ended = True  # the transport has nothing more: the end of a recording
 
     def on_connection_changed(self, message: ConnectionChanged) -> None:
         previous, self.connection = self.connection.phase, message.state
@@ -161,7 +165,7 @@ class WatchApp(App[int]):
         self._heard(message.ts)
 
     def on_hub_notice(self, message: HubNotice) -> None:
-        self.notify(message.text, severity=message.severity, markup=False)  # type: ignore[arg-type]
+        self.notify(message.text, severity=message.severity, markup=False)
 
     def _heard(self, ts: datetime | None) -> None:
         self._last_heard = self.clock.monotonic()
@@ -200,7 +204,7 @@ class WatchApp(App[int]):
         if self.paused:
             return
         with self.batch_update():
-            self.targets.refresh_ages(self.fleet, self.view_clock.now())
+            self.main.tick(self.view_clock.now())
             if self._ticks % _RESORT_TICKS == 0 and self.targets.unsorted:
                 self.targets.resort(self.fleet)
 
@@ -268,10 +272,10 @@ class WatchApp(App[int]):
         self.call_after_refresh(self._draw_status)
 
     def action_ack(self) -> None:
-        """Acknowledge the alert under the alerts pane's cursor, through the hub."""
-        alert = self.alerts_pane.selected()
+        """Acknowledge the selected alert, through the hub."""
+        alert = self.main.selected_alert()
         if alert is None:
-            self.notify("no alert selected", severity="warning", timeout=2)
+            self.notify(_NO_ALERT, severity="warning", timeout=3)
             return
         self._send_ack(alert.id)
 
@@ -285,10 +289,10 @@ class WatchApp(App[int]):
         self.notify(f"acknowledging {alert_id}", timeout=2, markup=False)
 
     def action_explain(self) -> None:
-        """Show the recorded facts of the alert under the alerts pane's cursor."""
-        alert = self.alerts_pane.selected()
+        """Show the recorded facts of the selected alert."""
+        alert = self.main.selected_alert()
         if alert is None:
-            self.notify("no alert selected", severity="warning", timeout=2)
+            self.notify(_NO_ALERT, severity="warning", timeout=3)
             return
         self.push_screen(AlertFacts(alert))
 
@@ -297,6 +301,8 @@ class WatchApp(App[int]):
         phase = self.connection.phase
         if phase is Phase.RECONNECTING:
             self.client.reconnect_now()
+        elif phase is Phase.OFFLINE and self._ended:
+            self.notify("the stream has ended (a recording plays once)", timeout=3)
         elif phase is Phase.OFFLINE:
             self._consume()
         else:

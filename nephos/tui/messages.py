@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from textual.message import Message
+from textual.notifications import SeverityLevel
 
 from nephos.model import Alert, CheckResult, Instance, MetricPoint
 from nephos.stream.client import ConnectionState, StateChange, StreamMessage
-from nephos.stream.protocol import ErrorMessage, EventMessage, Hello, Lag, ProtocolError, Snapshot
+from nephos.stream.protocol import ErrorMessage, EventMessage, Lag, ProtocolError, Snapshot
 
 __all__ = [
     "ConnectionChanged",
@@ -60,12 +61,12 @@ class RecordReceived(Message):
 class HubNotice(Message):
     """Something the operator should read once: an error from the hub, a lag, a bad frame."""
 
-    def __init__(self, text: str, *, severity: str = "warning") -> None:
+    def __init__(self, text: str, *, severity: SeverityLevel = "warning") -> None:
         super().__init__()
         self.text = text
         """The notice, plain text (it may quote the hub)."""
         self.severity = severity
-        """``information``, ``warning`` or ``error``, as Textual's notify takes it."""
+        """``information``, ``warning`` or ``error``."""
 
 
 def to_app_message(message: StreamMessage) -> Message | None:
@@ -84,6 +85,4 @@ def to_app_message(message: StreamMessage) -> Message | None:
     if isinstance(message, ErrorMessage):
         ref = f" ({message.ref})" if message.ref else ""
         return HubNotice(f"hub: {message.message}{ref}", severity="error")
-    if isinstance(message, Hello):
-        return None
-    return None
+    return None  # a hello: the client has acted on it already

@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
 
 from nephos.clock import Clock
+from nephos.model import Alert, AlertState
 from nephos.tui.query import FilterError, RowFilter, parse_filter
 from nephos.tui.state import Changes, FleetState
 from nephos.tui.widgets.alerts_table import AlertsTable
@@ -137,6 +138,22 @@ class MainScreen(Screen[None]):
     def provider_at(self, index: int) -> str | None:
         """The provider of card ``index`` (1-based)."""
         return self.cards.provider_at(index)
+
+    def selected_alert(self) -> Alert | None:
+        """The alert under the alerts pane's cursor when it has the focus, else the newest
+        open alert of the target under the table's cursor."""
+        if self.alerts_pane.has_focus:
+            return self.alerts_pane.selected()
+        name = self.targets.selected_name()
+        if name is None:
+            return None
+        mine = [a for a in self.fleet.alerts_for(name) if a.state is not AlertState.RESOLVED]
+        return mine[0] if mine else None
+
+    def tick(self, now: datetime) -> None:
+        """Move the ages on: the rows in view, and the alerts."""
+        self.targets.refresh_ages(self.fleet, now)
+        self.alerts_pane.refresh_ages(now)
 
     def switch_pane(self) -> None:
         """Move the focus between the targets and the alerts."""

@@ -74,6 +74,13 @@ class AlertsTable(DataTable[Text]):
         self._alerts = {a.id: a for a in alerts}
         self.border_title = f"alerts · {len(alerts)} open"
 
+    def refresh_ages(self, now: datetime) -> None:
+        """Move the age column on."""
+        for alert_id in self._order:
+            cell = Text(age_text(now - self._alerts[alert_id].started_at), justify="right")
+            if self.get_cell(alert_id, "age") != cell:
+                self.update_cell(alert_id, "age", cell)
+
     def selected(self) -> Alert | None:
         """The alert under the cursor, if any."""
         alert_id = self.selected_id()
