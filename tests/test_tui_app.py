@@ -19,7 +19,7 @@ from nephos.clock import ManualClock
 from nephos.model import AlertState, EventKind, Health, Severity, to_dict
 from nephos.stream.client import Phase
 from nephos.stream.mock import MockTransport
-from nephos.stream.protocol import Ack, EventMessage, Snapshot, encode
+from nephos.stream.protocol import Ack, ErrorMessage, EventMessage, Lag, Snapshot, encode
 from nephos.stream.replay import ReplayTransport
 from nephos.tui.app import WatchApp
 from nephos.tui.bindings import WATCH_BINDINGS, WatchCommands
@@ -518,3 +518,36 @@ async def test_replay_plays_a_recording_in_its_own_time_and_stays_open_at_its_en
         assert app.targets.get_cell("search", "checked").plain == "45s"
         assert "end of recording" in pill(app)
         assert app.is_running
+
+
+async def test_hub_trouble_is_told_once_and_the_app_goes_on(clock: ManualClock) -> None:
+    app, transport = make_app(clock)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot, transport)
+        transport.publish(EventKind.CHECK, {"target": "half-a-record"})
+        transport.send(ErrorMessage(code="not_found", message="no alert al-zz", ref="al-zz"))
+        transport.send(Lag(seq=transport.latest_seq, dropped=40, count=1, limit=3))
+        await until(pilot, lambda: len(app._notifications) >= 3)
+        told = " | ".join(n.message for n in app._notifications)
+        assert "skipped a malformed event" in told
+        assert "hub: no alert al-zz (al-zz)" in told
+        assert "40 events skipped" in told
+        assert "half-a-record" not in app.fleet.rows
+        assert app.is_running
+
+
+async def test_a_resync_snapshot_replaces_the_rows(clock: ManualClock) -> None:
+    app, transport = make_app(clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, transport)
+        fresh = Snapshot(
+            seq=transport.latest_seq + 5,
+            ts=clock.now(),
+            results=(sample_result("only-one", clock.now()),),
+            resync=True,
+        )
+        transport.send(fresh)
+        await until(pilot, lambda: list(app.fleet.rows) == ["only-one"])
+        app.flush()
+        assert names(app.targets) == ["only-one"]
+        assert app.alerts_pane.row_count == 0
