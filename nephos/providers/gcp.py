@@ -37,7 +37,15 @@ SCOPES = (
 CPU_METRIC = "compute.googleapis.com/instance/cpu/utilization"
 _RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded"}
 _CUSTOM_TYPE = re.compile(r"(?:^|-)custom-(\d+)-(\d+)(?:-ext)?$")
-_OPTIONS = ("project", "base_url", "monitoring_url", "access_token", "timeout", "max_attempts")
+_OPTIONS = (
+    "project",
+    "base_url",
+    "monitoring_url",
+    "access_token",
+    "max_results",
+    "timeout",
+    "max_attempts",
+)
 
 _STATES: dict[str, tuple[InstanceState, str | None]] = {
     "PENDING": (InstanceState.PENDING, None),
@@ -79,8 +87,8 @@ class GcpProvider(Provider):
 
     Options (``providers.gcp``): ``project`` (default: the application default credentials'
     project), ``base_url``, ``monitoring_url``, ``access_token`` (a fixed bearer token, for
-    the cloud simulator; leave it unset to use google-auth), ``timeout`` (default 30s) and
-    ``max_attempts`` (default 5).
+    the cloud simulator; leave it unset to use google-auth), ``max_results`` (instances per
+    page, 1-500, default 500), ``timeout`` (default 30s) and ``max_attempts`` (default 5).
 
     Args:
         options: the options, as :meth:`validate_options` returns them.
@@ -107,6 +115,7 @@ class GcpProvider(Provider):
         super().__init__(options, clock=clock)
         self._credentials = credentials
         self._static_token = str(options.get("access_token") or "")
+        self._max_results = int(options.get("max_results") or 500)
         self._project: str | None = options.get("project") or None
         self._token_lock = asyncio.Lock()
         common: dict[str, Any] = {
@@ -137,6 +146,7 @@ class GcpProvider(Provider):
             "base_url": reader.url("base_url", DEFAULT_BASE_URL),
             "monitoring_url": reader.url("monitoring_url", DEFAULT_MONITORING_URL),
             "access_token": reader.text("access_token", secret=True),
+            "max_results": reader.integer("max_results", 500, minimum=1, maximum=500),
             "timeout": reader.duration("timeout", timedelta(seconds=30), minimum=timedelta(0)),
             "max_attempts": reader.integer("max_attempts", 5, minimum=1, maximum=10),
         }
@@ -196,7 +206,10 @@ class GcpProvider(Provider):
         seen: set[str] = set()
         token = ""
         while True:
-            params: dict[str, Any] = {"maxResults": 500, "returnPartialSuccess": "true"}
+            params: dict[str, Any] = {
+                "maxResults": self._max_results,
+                "returnPartialSuccess": "true",
+            }
             if token:
                 params["pageToken"] = token
             page = await self._compute.get_json(url, params)

@@ -26,7 +26,9 @@ class CloudInstance:
     location (``westeurope``). ``raw`` overrides how ``state`` is spelled in the API: Vultr
     ``status``/``power_status``/``server_status``, GCP ``status``, Azure ``power`` and
     ``provisioning`` (an empty ``power`` sends no PowerState; ``view: "none"`` sends no
-    instance view at all). A TERMINATED instance is gone from every list.
+    instance view at all). ``raw`` changes only the spelling: metrics follow ``state``
+    (only a RUNNING instance reports CPU and memory). A TERMINATED instance is gone from
+    every list.
     """
 
     provider: str

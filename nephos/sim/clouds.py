@@ -233,11 +233,11 @@ class CloudSim:
                 return 200, self._vultr_page(query), {}
             if len(parts) == 4 and parts[3] == "bandwidth":
                 return self._vultr_bandwidth(parts[2], query)
-        elif provider == "gcp" and len(parts) == 6 and parts[3:] == ["aggregated", "instances"]:
-            if parts[2] == self.gcp_project:
+        elif provider == "gcp":
+            project = self.gcp_project
+            if parts == ["compute", "v1", "projects", project, "aggregated", "instances"]:
                 return 200, self._gcp_page(query), {}
-        elif provider == "gcp" and len(parts) == 4 and parts[3] == "timeSeries":
-            if parts[2] == self.gcp_project:
+            if parts == ["v3", "projects", project, "timeSeries"]:
                 return 200, self._gcp_series(query), {}
         elif provider == "azure" and lower[1] == self.azure_subscription.lower():
             if lower[2:] == ["providers", "microsoft.compute", "virtualmachines"]:
@@ -246,7 +246,7 @@ class CloudSim:
                 return self._azure_metrics("/" + "/".join(lower[:-3]), query)
         return 404, shapes.not_found(provider), {}
 
-    # Vultr, GCP and Azure shapes live in the module-level builders below; these methods page.
+    # The JSON of each object comes from nephos.sim.cloud_shapes; these methods page and filter.
 
     def _vultr_page(self, query: Mapping[str, str]) -> dict[str, Any]:
         live = self.fleet.of("vultr")
