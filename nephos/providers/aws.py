@@ -47,7 +47,9 @@ class AwsProvider(Provider):
 
     Options (cleaned by :meth:`validate_options`): ``regions`` (default: each profile's own
     region), ``profiles`` (default: the standard credential chain), ``endpoint_url`` (a
-    stand-in such as a moto server), ``max_attempts`` (boto3 standard retries, default 3).
+    stand-in such as a moto server), ``max_attempts`` (boto3 standard retries, default 3),
+    ``page_size`` (DescribeInstances page size, 5 to 1000, default 1000; lower it when large
+    pages time out).
     """
 
     name = "aws"
@@ -60,7 +62,9 @@ class AwsProvider(Provider):
         Raises:
             ConfigError: an unknown key, a malformed region, or a bad value.
         """
-        reader = OptionReader(options, {"regions", "profiles", "endpoint_url", "max_attempts"})
+        reader = OptionReader(
+            options, {"regions", "profiles", "endpoint_url", "max_attempts", "page_size"}
+        )
         regions = reader.texts("regions")
         for index, region in enumerate(regions):
             if not _REGION.fullmatch(region):
@@ -72,6 +76,7 @@ class AwsProvider(Provider):
             "profiles": tuple(dict.fromkeys(reader.texts("profiles"))),
             "endpoint_url": reader.url("endpoint_url"),
             "max_attempts": reader.integer("max_attempts", 3, minimum=1, maximum=10),
+            "page_size": reader.integer("page_size", 1000, minimum=5, maximum=1000),
         }
 
     def __init__(self, options: Mapping[str, Any], *, clock: Clock) -> None:
@@ -80,6 +85,7 @@ class AwsProvider(Provider):
         self._profiles: tuple[str | None, ...] = tuple(options.get("profiles", ())) or (None,)
         self._endpoint_url: str | None = options.get("endpoint_url")
         self._max_attempts = int(options.get("max_attempts", 3))
+        self._page_size = int(options.get("page_size", 1000))
         # boto3 sessions are not thread-safe, clients are: create under a lock, share after.
         self._lock = threading.Lock()
         self._sessions: dict[str | None, Any] = {}
@@ -165,14 +171,14 @@ class AwsProvider(Provider):
         ec2 = self._client(profile, region, "ec2")
         raw: list[tuple[dict[str, Any], str | None]] = []
         for page in ec2.get_paginator("describe_instances").paginate(
-            PaginationConfig={"PageSize": 1000}
+            PaginationConfig={"PageSize": self._page_size}
         ):
             for reservation in page.get("Reservations", []):
                 owner = reservation.get("OwnerId")
                 raw.extend((item, owner) for item in reservation.get("Instances", []))
         signals: dict[str, str | None] = {}
         for page in ec2.get_paginator("describe_instance_status").paginate(
-            IncludeAllInstances=True, PaginationConfig={"PageSize": 1000}
+            IncludeAllInstances=True, PaginationConfig={"PageSize": self._page_size}
         ):
             for status in page.get("InstanceStatuses", []):
                 signals[status["InstanceId"]] = health_signal(status)

@@ -35,7 +35,7 @@ def map_boto_error(exc: BaseException, *, region: str | None, profile: str | Non
     if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
         reason = "no credentials found (configure a profile, environment variables or SSO)"
     elif isinstance(exc, bx.ProfileNotFound):
-        reason = f"profile {profile or '(default)'} is not in the AWS config files"
+        reason = "the profile is not in the AWS config files"
     elif isinstance(exc, bx.SSOError | bx.SSOTokenLoadError | bx.UnauthorizedSSOTokenError):
         reason = "the SSO session is missing or expired (run: aws sso login)"
     elif isinstance(exc, bx.TokenRetrievalError):
