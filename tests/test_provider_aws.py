@@ -255,7 +255,8 @@ def put(
 async def test_cpu_and_agent_memory_are_read_back_as_percent_points(aws: None) -> None:
     with_agent, without_agent = launch("us-east-1", 2)
     for minutes, value in ((6, 20.0), (3, 40.0)):
-        put("AWS/EC2", "CPUUtilization", {"InstanceId": with_agent}, NOW - timedelta(minutes=minutes), value)  # fmt: skip
+        when = NOW - timedelta(minutes=minutes)
+        put("AWS/EC2", "CPUUtilization", {"InstanceId": with_agent}, when, value)
     put("AWS/EC2", "CPUUtilization", {"InstanceId": without_agent}, NOW - timedelta(minutes=2), 7.5)
     agent_dims = {"InstanceId": with_agent, "InstanceType": "t3.micro", "ImageId": AMI}
     put("CWAgent", "mem_used_percent", agent_dims, NOW - timedelta(minutes=2), 63.0)
@@ -400,7 +401,8 @@ async def test_an_unknown_profile_is_named_in_the_reason(
         ("UnauthorizedOperation", "DescribeInstances was refused (UnauthorizedOperation): "
                                   "the credentials lack access"),
         ("AuthFailure", "DescribeInstances was refused (AuthFailure): the credentials lack access"),
-        ("ExpiredToken", "DescribeInstances was refused (ExpiredToken): the credentials have expired"),
+        ("ExpiredToken", "DescribeInstances was refused (ExpiredToken): "
+                         "the credentials have expired"),
         ("InternalError", "DescribeInstances failed (InternalError, HTTP 500)"),
     ],
 )  # fmt: skip
