@@ -551,3 +551,14 @@ async def test_a_resync_snapshot_replaces_the_rows(clock: ManualClock) -> None:
         app.flush()
         assert names(app.targets) == ["only-one"]
         assert app.alerts_pane.row_count == 0
+
+
+async def test_a_filter_on_a_large_fleet_applies_on_enter(clock: ManualClock) -> None:
+    transport = MockTransport(snapshot=sample_snapshot(1200, clock.now()), clock=clock)
+    app = WatchApp(url="ws://mock/", transport=transport, clock=clock, frame_interval=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, transport)
+        await pilot.press("slash", *"provider:gcp state:down", "enter")
+        shown = [app.fleet.rows[n] for n in names(app.targets)]
+        assert shown
+        assert all(r.provider == "gcp" and r.health is Health.UNHEALTHY for r in shown)

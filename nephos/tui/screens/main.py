@@ -7,6 +7,7 @@ the frame timer and the key bindings, and calls in here.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 
 from rich.text import Text
@@ -14,6 +15,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input
 
 from nephos.clock import Clock
@@ -27,6 +29,8 @@ from nephos.tui.widgets.target_table import TargetTable
 
 __all__ = ["MainScreen"]
 
+_DEBOUNCE_ABOVE = 1000  # rows; below this a filter applies as each key is typed
+_DEBOUNCE_S = 0.2
 _FILTER_HINT = "filter: text  state:down  provider:aws  region:eu  is:flapping  !negates"
 
 
@@ -62,6 +66,7 @@ class MainScreen(Screen[None]):
         self.filter_box = Input(placeholder=_FILTER_HINT, id="filter")
         """The filter input, shown by ``/``."""
         self._clock = clock
+        self._filter_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield self.status
@@ -186,14 +191,26 @@ class MainScreen(Screen[None]):
             return
         event.input.border_subtitle = None
         event.input.remove_class("-error")
-        self._apply_filter(row_filter)
+        if len(self.fleet.rows) < _DEBOUNCE_ABOVE:
+            self._apply_filter(row_filter)
+            return
+        # Rebuilding thousands of rows on every keystroke would make typing lag: wait for a
+        # pause in the typing (enter applies at once).
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(_DEBOUNCE_S, lambda: self._apply_filter(row_filter))
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.input.remove_class("-visible")
         self.targets.focus()
+        with contextlib.suppress(FilterError):  # a bad filter keeps the last good one
+            self._apply_filter(parse_filter(event.value))
 
     def _apply_filter(self, row_filter: RowFilter) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
         if row_filter.text != self.targets.row_filter.text:
             self.targets.row_filter = row_filter
             self.redraw()
