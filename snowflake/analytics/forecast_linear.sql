@@ -4,6 +4,9 @@
 -- Metric points and each target's check latency (as latency_ms) are fitted alike; failed and
 -- offline checks are left out. Only rising series come back: the caller applies each series'
 -- threshold and refits the near ones in Python with a daily cycle (nephos.analytics).
+-- @param since TIMESTAMP_NTZ = DATEADD('day', -3, :now)
+-- @param until TIMESTAMP_NTZ = :now
+-- @param min_points INTEGER = 24
 WITH series_points AS (
     SELECT instance AS resource, metric, unit, provider, ts, value
     FROM metrics

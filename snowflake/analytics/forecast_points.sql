@@ -1,5 +1,9 @@
 -- The points of one series in the window, oldest first, for the Python refit of a forecast
--- candidate: a metric series, or a target's check latency when the metric asked for is latency_ms.
+-- candidate: a metric series, or a target's check latency when the metric is latency_ms.
+-- @param resource VARCHAR
+-- @param metric VARCHAR
+-- @param since TIMESTAMP_NTZ = DATEADD('day', -3, :now)
+-- @param until TIMESTAMP_NTZ = :now
 SELECT ts, value
 FROM (
     SELECT ts, value
