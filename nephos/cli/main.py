@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "nephos.cli.demo_cmd",
     "nephos.cli.stream_cmd",
     "nephos.cli.watch_cmd",
+    "nephos.cli.etl_cmd",
     "nephos.cli.predict_cmd",
     "nephos.cli.inventory_cmd",
 )
