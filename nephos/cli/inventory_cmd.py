@@ -165,18 +165,30 @@ def render(inventory: Inventory, console: Console) -> None:
     else:
         console.print("no instances")
     console.print()
+    console.print(_health_table(inventory))
+
+
+def _health_table(inventory: Inventory) -> Table:
+    """One line per provider: its health and healthy/total, or why it is unavailable."""
     tallies = provider_health(inventory.instances)
+    table = Table(box=None, pad_edge=False, show_edge=False, show_header=False)
+    table.add_column("provider", no_wrap=True)
+    table.add_column("health", no_wrap=True)
+    table.add_column("detail", overflow="fold")
     for status in inventory.statuses:
-        name = escape(status.provider)
         if not status.available:
             reason = _cell(status.reason) or "no reason given"
-            console.print(f"{name}  {_styled('✕', 'unavailable', 'red')}: {reason}")
+            table.add_row(escape(status.provider), _styled("✕", "unavailable", "red"), reason)
             continue
         tally = tallies.get(status.provider, ProviderHealth(status.provider))
         glyph, style = _HEALTH_LOOK[tally.health]
         share = "" if tally.percent is None else f" ({tally.percent:.0f}%)"
-        counts = f"{tally.healthy}/{tally.total} healthy{share}"
-        console.print(f"{name}  {_styled(glyph, tally.health.value, style)}  {counts}")
+        table.add_row(
+            escape(status.provider),
+            _styled(glyph, tally.health.value, style),
+            f"{tally.healthy}/{tally.total} healthy{share}",
+        )
+    return table
 
 
 def register(app: typer.Typer) -> None:
