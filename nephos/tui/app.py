@@ -15,6 +15,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import App
 from textual.binding import BindingType
+from textual.widgets import DataTable
 
 from nephos.clock import Clock, SystemClock
 from nephos.errors import StreamError
@@ -41,7 +42,7 @@ __all__ = ["DEFAULT_URL", "RecordedTime", "WatchApp", "run_watch"]
 DEFAULT_URL = "ws://127.0.0.1:8765/"
 """The hub that ``nephos sentinel run`` serves by default."""
 
-_RESORT_TICKS = 5  # lazy re-sort: at most every 5 s, so rows do not jump under the reader
+_RESORT_TICKS = 5  # lazy re-sort: at most every 5 s and 5 s after the cursor last moved
 _NO_ALERT = "no alert selected: tab to the alerts, or choose a target that has one"
 _MAIN_ONLY = frozenset(
     {"filter", "sort", "drill", "ack", "explain", "switch_pane", "provider", "clear"}
@@ -102,6 +103,7 @@ class WatchApp(App[int]):
         self._paused_at = 0
         self._last_heard: float | None = None
         self._ticks = 0
+        self._last_moved = 0  # the tick of the last re-sort or cursor move
         self._ended = False
         self.frames = 0
         """How many times the screen was redrawn from the state (for tests and the bench)."""
@@ -205,8 +207,9 @@ class WatchApp(App[int]):
             return
         with self.batch_update():
             self.main.tick(self.view_clock.now())
-            if self._ticks % _RESORT_TICKS == 0 and self.targets.unsorted:
+            if self._ticks - self._last_moved >= _RESORT_TICKS and self.targets.unsorted:
                 self.targets.resort(self.fleet)
+                self._last_moved = self._ticks
 
     def _draw_status(self) -> None:
         since = None
@@ -262,6 +265,11 @@ class WatchApp(App[int]):
         name = self.targets.selected_name()
         if name is not None:
             self._open_detail(name)
+
+    @on(DataTable.RowHighlighted, "#targets")
+    def _cursor_moved(self) -> None:
+        # Re-sorting while the operator moves through the rows would pull them away.
+        self._last_moved = self._ticks
 
     @on(MainScreen.DetailRequested)
     def _row_chosen(self, message: MainScreen.DetailRequested) -> None:
