@@ -8,6 +8,7 @@ with ``nephos demo`` through :class:`LiveOutput`. The loop itself is
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import sys
@@ -21,7 +22,7 @@ from rich.markup import escape
 
 from nephos.clock import Clock, SystemClock
 from nephos.config.types import Config
-from nephos.errors import UsageError
+from nephos.errors import StreamError, UsageError
 from nephos.model import CheckResult
 from nephos.sentinel.events import AlertEvent, CheckEvent, SentinelEvent
 from nephos.sentinel.output import (
@@ -143,14 +144,26 @@ async def run_sentinel(
     *,
     once: bool,
     metrics_port: int | None,
+    serve: bool = True,
     summary_every: float = 60.0,
     clock: Clock | None = None,
 ) -> int:
     """Open the store and run the sentinel with ``output``; the process exit code.
 
+    Args:
+        config: the validated configuration.
+        output: receives every event.
+        once: one round of every target, then the exit code by the worst health.
+        metrics_port: serve Prometheus metrics here (the hub's gauges included).
+        serve: serve the live-stream hub on ``hub.listen`` (never with ``once``).
+        summary_every: seconds between summary lines.
+        clock: the time source (the system clock by default).
+
     Raises:
         BackendError: the store could not be opened, or the metrics port not bound.
-        ConfigError: a notifier cannot be built.
+        StreamError: the hub's address is in use (the message says what to do).
+        ConfigError: a notifier cannot be built, or the hub would listen beyond loopback
+            without a token.
     """
     from nephos.sentinel.runner import Sentinel
     from nephos.store import open_hot_store
@@ -167,13 +180,32 @@ async def run_sentinel(
             return health.exit_code
         ticker = asyncio.create_task(output.summaries(summary_every, clock))
         try:
-            await sentinel.run(metrics_port=metrics_port, handle_signals=True, watch_config=True)
+            await sentinel.run(
+                metrics_port=metrics_port,
+                handle_signals=True,
+                watch_config=True,
+                serve=config.hub if serve else None,
+            )
+        except StreamError as exc:
+            raise _explain_hub_error(exc, config.hub.listen) from exc
         finally:
             ticker.cancel()
         output.summary()
         return 0
     finally:
         await store.close()
+
+
+def _explain_hub_error(exc: StreamError, listen: str) -> StreamError:
+    """The hub could not listen: one line naming the address and the two ways out."""
+    cause = exc.__cause__
+    if isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE:
+        return StreamError(
+            f"the live-stream hub cannot listen on {listen}: the address is already in use "
+            "(another `nephos sentinel run` or `nephos hub`?); pass --no-serve, "
+            "or set hub.listen to a free address"
+        )
+    return StreamError(f"{exc}; pass --no-serve, or set hub.listen to another address")
 
 
 def register(app: typer.Typer) -> None:
@@ -192,12 +224,15 @@ def register(app: typer.Typer) -> None:
             typer.Option("--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:N."),
         ] = None,
         no_serve: Annotated[
-            bool, typer.Option("--no-serve", help="Do not serve the live-stream hub.")
+            bool,
+            typer.Option(
+                "--no-serve",
+                help="Do not serve the live-stream hub on hub.listen (127.0.0.1:8765).",
+            ),
         ] = False,
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
     ) -> int:
         """Check every configured target on its schedule until Ctrl-C (or once, with --once)."""
-        del no_serve  # the hub is not served by the sentinel yet; accepted for scripts' sake
         configure_logging(verbose)
         cfg = load_cli_config(config)
         if not any(t.enabled for t in cfg.targets):
@@ -205,6 +240,8 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"no targets to check: add some under `targets:` in {where}")
         console = Console(highlight=False)
         output = LiveOutput(console, json_lines=json_lines, every_result=once)
-        return asyncio.run(run_sentinel(cfg, output, once=once, metrics_port=metrics_port))
+        return asyncio.run(
+            run_sentinel(cfg, output, once=once, metrics_port=metrics_port, serve=not no_serve)
+        )
 
     app.add_typer(group, name="sentinel")

@@ -186,6 +186,9 @@ class AlertLedger:
                 if fresh is None or fresh.state is AlertState.RESOLVED:
                     self.forget(current)
                     return None
+                # Cache what the other writer did (an ack through the hub, say), so that the
+                # next result is judged on it rather than on a stale copy.
+                self._open[fresh.dedup_key] = fresh
                 current = fresh
                 continue
             if stored.state is AlertState.RESOLVED:

@@ -13,14 +13,12 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import signal
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nephos.clock import Clock
-from nephos.config.types import Config
+from nephos.config.types import Config, HubConfig
 from nephos.errors import ConfigError, NephosError, StoreError
 from nephos.model import CheckResult, Health, Target
 from nephos.notify.dispatch import Dispatcher
@@ -33,25 +31,19 @@ from nephos.sentinel.events import AlertEvent, CheckEvent, EventSink, SentinelEv
 from nephos.sentinel.guard import ConnectivityGuard
 from nephos.sentinel.metrics import MetricsServer, SentinelMetrics, SentinelStats
 from nephos.sentinel.scheduler import Scheduler
+from nephos.sentinel.services import stop_signals
 from nephos.store.base import HotStore
-from nephos.store.spool import SpoolingWriter
+from nephos.store.spool import SpoolingWriter, spool_dir_for
 
 if TYPE_CHECKING:
     from nephos.config.reload import ConfigWatcher
+    from nephos.stream.hub import Hub
 
-__all__ = ["Sentinel", "spool_dir"]
+__all__ = ["Sentinel"]
 
 log = logging.getLogger(__name__)
 
 _DRAIN_SECONDS = 10.0  # how long a stop waits for notifications still being delivered
-
-
-def spool_dir(config: Config) -> Path:
-    """Where results wait while the hot store is down: configured, or beside the store file."""
-    hot = config.storage.hot
-    if hot.spool_dir:
-        return Path(hot.spool_dir).expanduser()
-    return Path(hot.path).expanduser().with_name(Path(hot.path).name + ".spool")
 
 
 class Sentinel:
@@ -90,7 +82,10 @@ class Sentinel:
         self._dispatcher = Dispatcher(config.notifiers, clock=clock)
         self._book = AlertBook(store, self._dispatcher, clock=clock, settings=config.sentinel)
         self._writer = SpoolingWriter(
-            store, spool_dir(config), max_bytes=config.storage.hot.spool_max_bytes, clock=clock
+            store,
+            spool_dir_for(config.storage.hot),
+            max_bytes=config.storage.hot.spool_max_bytes,
+            clock=clock,
         )
         self._guard = ConnectivityGuard.for_targets(
             config.targets, clock=clock, all_fail=config.sentinel.offline_when_all_fail
@@ -122,6 +117,10 @@ class Sentinel:
         self._stopping = False
         self.metrics_port: int | None = None
         """The port metrics are served on while :meth:`run` runs (None: not served)."""
+        self.hub: Hub | None = None
+        """The live-stream hub served while :meth:`run` runs with ``serve`` (else None)."""
+        self.serving = asyncio.Event()
+        """Set once :meth:`run` has its metrics server and hub up and starts the schedule."""
 
     # ------------------------------------------------------------------ reading
 
@@ -169,6 +168,7 @@ class Sentinel:
         metrics_port: int | None = None,
         handle_signals: bool = False,
         watch_config: bool = False,
+        serve: HubConfig | None = None,
     ) -> None:
         """Check on schedule until :meth:`stop`, then flush everything and close.
 
@@ -178,25 +178,34 @@ class Sentinel:
             handle_signals: stop gracefully on SIGINT and SIGTERM.
             watch_config: reload the config file when it changes and on SIGHUP; a file that
                 does not validate is logged and the running config stays.
+            serve: serve the live-stream hub over this sentinel's store with these settings
+                (see :attr:`hub`); it is woken after every committed batch, and its gauges
+                join :attr:`metrics`.
 
         Raises:
             BackendError: the metrics port could not be bound, or the store could not be read.
+            StreamError: the hub's address could not be bound.
+            ConfigError: the hub would listen beyond loopback without a token.
         """
         port = metrics_port if metrics_port is not None else self._config.sentinel.metrics_port
         server = MetricsServer(self.metrics, port) if port is not None else None
         flusher: asyncio.Task[None] | None = None
         watcher = self._watcher() if watch_config else None
-        with self._signals(handle_signals):
+        services = contextlib.AsyncExitStack()
+        with stop_signals(handle_signals, self.stop):
             try:
                 await self.start()
                 if server is not None:
                     await server.start()
                     self.metrics_port = server.port
                     log.info("metrics on http://127.0.0.1:%d/metrics", server.port)
+                if serve is not None:
+                    self.hub = await services.enter_async_context(self._serve_hub(serve))
                 if watcher is not None:
                     await watcher.start(self._config)
                 flusher = asyncio.create_task(self._batcher.run())
                 self._scheduler.set_targets(self._checked(self._config.targets))
+                self.serving.set()
                 if not self._stopping:
                     await self._scheduler.run()
             finally:
@@ -209,6 +218,15 @@ class Sentinel:
                 if server is not None:
                     await server.stop()
                 await self.close()
+                # After the last flush, so that connected clients see the final results.
+                await services.aclose()
+                self.hub = None
+                self.serving.clear()
+
+    def _serve_hub(self, hub_config: HubConfig) -> contextlib.AbstractAsyncContextManager[Hub]:
+        from nephos.stream.hub import serve_hub
+
+        return serve_hub(self._store, hub_config, clock=self._clock, registry=self.metrics.registry)
 
     async def run_once(self) -> Health:
         """Check every enabled target once, store everything, close; the worst health.
@@ -312,26 +330,6 @@ class Sentinel:
 
         return ConfigWatcher(self._config.source, changed, rejected, clock=self._clock)
 
-    @contextlib.contextmanager
-    def _signals(self, enabled: bool) -> Iterator[None]:
-        if not enabled:
-            yield
-            return
-        loop = asyncio.get_running_loop()
-        handlers = {signal.SIGINT: self.stop, signal.SIGTERM: self.stop}
-        installed = []
-        for sig, handler in handlers.items():
-            try:
-                loop.add_signal_handler(sig, handler)
-                installed.append(sig)
-            except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
-                pass
-        try:
-            yield
-        finally:
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-
     # ------------------------------------------------------------------ one check
 
     def _checked(self, targets: Iterable[Target]) -> list[Target]:
@@ -362,6 +360,8 @@ class Sentinel:
         try:
             if not await self._writer.write_results(results):
                 self._spooled += len(results)
+            else:
+                self._committed()
         except NephosError as exc:
             # The spool is full or the store refused the batch: these results are lost, and
             # the operator hears about it once per batch rather than once per result.
@@ -379,6 +379,13 @@ class Sentinel:
             return
         for alert in alerts:
             self._emit(AlertEvent(alert))
+        if alerts:
+            self._committed()
+
+    def _committed(self) -> None:
+        """Something reached the store: wake the hub's feed rather than wait for its poll."""
+        if self.hub is not None:
+            self.hub.notify()
 
     def _emit(self, event: SentinelEvent) -> None:
         if self._on_event is None:
