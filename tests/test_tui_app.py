@@ -3,8 +3,11 @@ acks through the client, and the connection pill through a disconnect."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import io
 import random
+import weakref
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +30,7 @@ from nephos.tui.sample import sample_alert, sample_result, sample_snapshot
 from nephos.tui.screens.detail import TargetDetail
 from nephos.tui.screens.modals import AlertFacts, HelpScreen
 from nephos.tui.widgets.status_bar import StatusBar
+from nephos.tui.widgets.target_table import TargetTable
 
 MARKUP_NAME = "[bold]x[/bold]"
 
@@ -562,3 +566,19 @@ async def test_a_filter_on_a_large_fleet_applies_on_enter(clock: ManualClock) ->
         shown = [app.fleet.rows[n] for n in names(app.targets)]
         assert len(shown) == 30  # every 40th of the sample fleet is down, all on "other"
         assert all(r.provider == "other" and r.health is Health.UNHEALTHY for r in shown)
+
+
+def test_a_closed_app_leaves_nothing_behind(clock: ManualClock) -> None:
+    """The app is meant to run for days: once it exits, its screens and rows are freed."""
+
+    async def run() -> tuple[weakref.ref[WatchApp], weakref.ref[TargetTable]]:
+        app, transport = make_app(clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot, transport)
+            await pilot.press("enter", "escape", "question_mark", "escape")
+        return weakref.ref(app), weakref.ref(app.targets)
+
+    app_ref, table_ref = asyncio.run(run())
+    gc.collect()
+    assert app_ref() is None
+    assert table_ref() is None
