@@ -156,3 +156,28 @@ def test_candidates_are_rising_lines_that_reach_their_threshold_within_three_hor
     ]
     chosen = linear_candidates(fits, thresholds=Thresholds(), horizon=HORIZON)
     assert [(f.resource, level) for f, level in chosen] == [("near", 90.0), ("within3", 90.0)]
+
+
+async def test_the_in_warehouse_alert_sql_lists_straight_lines_crossing_within_the_horizon(
+    warehouse: DuckDBWarehouse,
+) -> None:
+    rows = await warehouse.query(
+        "forecast_alerts",
+        {
+            "since": NOW - timedelta(days=3),
+            "until": NOW,
+            "horizon_hours": 48.0,
+            "percent_threshold": 90.0,
+            "latency_threshold_ms": 800.0,
+            "min_r2": 0.6,
+            "min_points": 24,
+        },
+    )
+    found = {(r["resource"], r["metric"]): r for r in rows}
+    assert {("api", "latency_ms"), ("db-1", "disk_percent")} <= set(found)
+    assert ("db-1", "net_percent_of_link") not in found  # not a capacity metric
+    assert ("old-1", "disk_percent") not in found and ("web-1", "mem_percent") not in found
+    assert found[("db-1", "disk_percent")]["hours_to_threshold"] == pytest.approx(28.0, abs=1.0)
+    assert found[("api", "latency_ms")]["threshold"] == 800.0
+    hours = [r["hours_to_threshold"] for r in rows]
+    assert hours == sorted(hours)

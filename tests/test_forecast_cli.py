@@ -126,3 +126,32 @@ def test_a_missing_hot_store_exits_4_with_one_line(
     code, _, err = run(["predict", "-c", str(write_config(tmp_path))], capsys)
     assert code == 4
     assert len(err.strip().splitlines()) == 1 and "no hot store" in err
+
+
+def test_predict_reads_the_warehouse_when_it_exists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nephos.warehouse.duckdb import DuckDBWarehouse
+
+    config = tmp_path / "nephos.yaml"
+    config.write_text(f"storage:\n  warehouse: {{path: {tmp_path / 'wh.duckdb'}}}\n")
+    now = datetime.now(UTC)
+    points = [
+        MetricPoint("db-9", "mem_percent", "percent", now - timedelta(minutes=m), 90 - m / 100)
+        for m in range(72 * 60, 0, -10)
+    ]  # 89.9% and rising 0.6 an hour: 90% within the hour
+
+    async def load() -> None:
+        warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb")
+        await warehouse.open()
+        try:
+            await warehouse.load_metrics(points)
+        finally:
+            await warehouse.close()
+
+    asyncio.run(load())
+    code, out, _ = run(["predict", "--json", "-c", str(config)], capsys)
+    assert code == 0
+    [forecast] = json.loads(out)["forecasts"]
+    assert (forecast["resource"], forecast["metric"]) == ("db-9", "mem_percent")
+    assert forecast["hours_to_threshold"] < 1.0

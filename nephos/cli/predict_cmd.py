@@ -62,9 +62,9 @@ async def _from_warehouse(
     config: Config, *, now: datetime, horizon: timedelta, window: timedelta
 ) -> list[Forecast]:
     from nephos.analytics.forecast_batch import predict_batch
-    from nephos.warehouse import open_warehouse  # type: ignore[attr-defined]
+    from nephos.warehouse import open_warehouse
 
-    warehouse = open_warehouse(config.storage.warehouse)
+    warehouse = open_warehouse(config.storage.warehouse, clock=SystemClock())
     await warehouse.open()
     try:
         return await predict_batch(

@@ -20,7 +20,7 @@ WITH series_points AS (
 ),
 timed AS (
     SELECT resource, metric, unit, provider, ts, value,
-           DATEDIFF('second', :since::TIMESTAMP_NTZ, ts) / 3600.0 AS hours
+           DATEDIFF('second', CAST(:since AS TIMESTAMP_NTZ), ts) / 3600.0 AS hours
     FROM series_points
 ),
 fits AS (
@@ -39,9 +39,9 @@ fits AS (
 )
 SELECT resource, metric, unit, provider, points, first_ts, last_ts, last_value,
        slope_per_hour,
-       intercept + slope_per_hour
-           * (DATEDIFF('second', :since::TIMESTAMP_NTZ, :until::TIMESTAMP_NTZ) / 3600.0)
-           AS level_at_until,
+       intercept + slope_per_hour * DATEDIFF(
+           'second', CAST(:since AS TIMESTAMP_NTZ), CAST(:until AS TIMESTAMP_NTZ)
+       ) / 3600.0 AS level_at_until,
        r2
 FROM fits
 WHERE slope_per_hour > 0 AND points >= :min_points
