@@ -182,3 +182,9 @@ def test_every_provider_unavailable_exits_4_with_the_reasons(tmp_path: pathlib.P
     assert as_text.stderr.strip() == (
         f"nephos: no provider answered: aws us-east-1: cannot reach 127.0.0.1:{port}"
     )
+
+
+def test_the_cli_loads_without_boto3() -> None:
+    code = "import sys, nephos.cli.main; print(sorted({'boto3', 'botocore'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr

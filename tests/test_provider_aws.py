@@ -418,3 +418,17 @@ def test_refusals_map_to_one_line_without_the_aws_message(code: str, reason: str
 
     assert str(mapped) == f"aws us-east-1 (profile prod): {reason}"
     assert "alice" not in str(mapped) and "abc123" not in str(mapped)
+
+
+async def test_no_region_anywhere_is_a_provider_error_saying_where_to_set_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    isolate_from_host(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
+    with pytest.raises(ProviderError) as caught:
+        await provider().list_instances()
+    assert str(caught.value) == "aws: no region configured (set providers.aws.regions)"
+    with pytest.raises(ProviderError) as unknown:
+        await provider(profiles=["gamma"]).list_instances()
+    assert str(unknown.value) == "aws (profile gamma): the profile is not in the AWS config files"

@@ -123,13 +123,16 @@ class AwsProvider(Provider):
             return client
 
     def _targets(self) -> list[tuple[str | None, str]]:
-        """Every (profile, region) pair to list; raises when a profile names no region."""
+        """Every (profile, region) pair to list.
+
+        Raises:
+            ProviderError: a profile is unknown, or no region is configured for it.
+        """
         pairs: list[tuple[str | None, str]] = []
         for profile in self._profiles:
             regions = self._regions
             if not regions:
-                with self._lock:
-                    own = self._session(profile).region_name
+                own = _guarded(partial(self._own_region, profile), profile=profile, region=None)
                 if not own:
                     raise ProviderError(
                         f"aws{_profile_note(profile)}: no region configured "
@@ -138,6 +141,12 @@ class AwsProvider(Provider):
                 regions = (own,)
             pairs.extend((profile, region) for region in regions)
         return pairs
+
+    def _own_region(self, profile: str | None) -> str | None:
+        """The region the profile (or the environment) sets, if any."""
+        with self._lock:
+            region = self._session(profile).region_name
+        return str(region) if region else None
 
     # ------------------------------------------------------------------ listing
 
@@ -148,7 +157,7 @@ class AwsProvider(Provider):
             ProviderError: credentials are missing or refused, or an endpoint cannot be
                 reached, in any region; the reason names the region and profile.
         """
-        pairs = await asyncio.to_thread(_guarded, self._targets, profile=None, region=None)
+        pairs = await asyncio.to_thread(self._targets)
         found = await asyncio.gather(
             *(
                 asyncio.to_thread(_guarded, partial(self._list_region, p, r), profile=p, region=r)
@@ -156,6 +165,7 @@ class AwsProvider(Provider):
             )
         )
         seen: set[tuple[str | None, str | None, str]] = set()
+        origin: dict[str, tuple[str | None, str]] = {}
         out: list[Instance] = []
         for (profile, region), instances in zip(pairs, found, strict=True):
             for instance in instances:
@@ -163,8 +173,9 @@ class AwsProvider(Provider):
                 if key in seen:  # two profiles onto one account see the same machines
                     continue
                 seen.add(key)
-                self._origin[instance.id] = (profile, region)
+                origin[instance.id] = (profile, region)
                 out.append(instance)
+        self._origin = origin  # replaced, not merged: instances that are gone drop out
         return out
 
     def _list_region(self, profile: str | None, region: str) -> list[Instance]:
