@@ -119,8 +119,10 @@ def fit_trend(hours: Array, values: Array, *, origin: float, harmonics: int = 0)
     n, k = x.shape
     if n < k + 3:
         return None
-    solution, *_ = np.linalg.lstsq(x, values, rcond=None)
-    beta: Array = np.asarray(solution, dtype=np.float64)
+    # Normal equations: the designs are small and well scaled (hours, sines), and solving
+    # them is much cheaper than an SVD of the whole design for minute data.
+    xtx_inv = np.linalg.pinv(x.T @ x)
+    beta: Array = np.asarray(xtx_inv @ (x.T @ values), dtype=np.float64)
     residuals = values - x @ beta
     rss = float(residuals @ residuals)
     centred = values - values.mean()
@@ -129,7 +131,7 @@ def fit_trend(hours: Array, values: Array, *, origin: float, harmonics: int = 0)
     sigma2 = rss / (n - k)
     rho = _lag1_autocorrelation(residuals)
     inflation = (1.0 + rho) / (1.0 - rho)
-    cov = sigma2 * inflation * np.linalg.pinv(x.T @ x)
+    cov = sigma2 * inflation * xtx_inv
     return Fit(
         method=ForecastMethod.SEASONAL if harmonics else ForecastMethod.LINEAR,
         harmonics=harmonics,
