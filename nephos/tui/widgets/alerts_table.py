@@ -42,7 +42,7 @@ class AlertsTable(DataTable[Text]):
         title = self.columns.get(ColumnKey("title"))
         if title is not None:  # the border and the scrollbar take 4 cells
             title.width = max(_TITLE_MIN, event.size.width - fixed - 4)
-            self._require_update_dimensions = True
+            self._require_update_dimensions = True  # DataTable's only way to re-measure
             self.refresh()
 
     def _cells(self, alert: Alert, now: datetime) -> list[Text]:

@@ -93,6 +93,8 @@ class TargetTable(DataTable[Text]):
         self.relabel()
 
     def on_resize(self, event: events.Resize) -> None:
+        if not self.columns:
+            return
         compact = event.size.width < _COMPACT_BELOW
         widths = [narrow if compact else wide for _, _, wide, narrow in COLUMNS]
         fixed = sum(widths) + 2 * self.cell_padding * len(COLUMNS)
@@ -102,6 +104,7 @@ class TargetTable(DataTable[Text]):
         for (key, _, _, _), width in zip(COLUMNS, widths, strict=True):
             self.columns[self._key(key)].width = width
         self._spark_width = widths[6]
+        # DataTable re-measures its columns only when asked; there is no public way to ask.
         self._require_update_dimensions = True
         self.refresh()
         self._draw_pending_in_view()
@@ -247,9 +250,9 @@ class TargetTable(DataTable[Text]):
         """Put the rows back in the sort order, keeping the cursor on the same target."""
         selected = self.selected_name()
         rows = sort_rows((state.rows[n] for n in self._shown if n in state.rows), self.sort_spec)
-        rank = {row.name: i for i, row in enumerate(rows)}
-        # DataTable.sort hands the key function cell values only: the name cell's text is the
-        # row key (names are unique), so rank by it.
+        # DataTable.sort hands the key function cell values only, so rank by the name cell's
+        # text as drawn (names are unique; the signature remembers the text of each).
+        rank = {self._shown[row.name][1][0]: i for i, row in enumerate(rows)}
         self.sort(SortColumn.NAME.value, key=lambda cell: rank.get(cell.plain, len(rank)))
         self._unsorted = False
         self._restore_cursor(selected)
