@@ -29,9 +29,15 @@ from nephos.sentinel.alerts import AlertBook
 from nephos.sentinel.batch import ResultBatcher
 from nephos.sentinel.events import AlertEvent, CheckEvent, EventSink, SentinelEvent
 from nephos.sentinel.guard import ConnectivityGuard
-from nephos.sentinel.metrics import MetricsServer, SentinelMetrics, SentinelStats
+from nephos.sentinel.metrics import SentinelMetrics, SentinelStats
 from nephos.sentinel.scheduler import Scheduler
-from nephos.sentinel.services import stop_signals
+from nephos.sentinel.services import (
+    PURGE_EVERY,
+    in_background,
+    keep_retention,
+    serve_metrics,
+    stop_signals,
+)
 from nephos.store.base import HotStore
 from nephos.store.spool import SpoolingWriter, spool_dir_for
 
@@ -169,6 +175,7 @@ class Sentinel:
         handle_signals: bool = False,
         watch_config: bool = False,
         serve: HubConfig | None = None,
+        purge_every: float = PURGE_EVERY,
     ) -> None:
         """Check on schedule until :meth:`stop`, then flush everything and close.
 
@@ -181,6 +188,9 @@ class Sentinel:
             serve: serve the live-stream hub over this sentinel's store with these settings
                 (see :attr:`hub`); it is woken after every committed batch, and its gauges
                 join :attr:`metrics`.
+            purge_every: seconds between hot-store retention passes (the first is at start):
+                rows older than ``storage.hot.retention`` go, except events the ETL has not
+                loaded yet.
 
         Raises:
             BackendError: the metrics port could not be bound, or the store could not be read.
@@ -188,45 +198,38 @@ class Sentinel:
             ConfigError: the hub would listen beyond loopback without a token.
         """
         port = metrics_port if metrics_port is not None else self._config.sentinel.metrics_port
-        server = MetricsServer(self.metrics, port) if port is not None else None
-        flusher: asyncio.Task[None] | None = None
-        watcher = self._watcher() if watch_config else None
-        services = contextlib.AsyncExitStack()
+        # Unwound last in, first out: the hub is stopped after the final flush (close), so
+        # that connected clients see the last results.
+        stack = contextlib.AsyncExitStack()
         with stop_signals(handle_signals, self.stop):
             try:
                 await self.start()
-                if server is not None:
-                    await server.start()
-                    self.metrics_port = server.port
-                    log.info("metrics on http://127.0.0.1:%d/metrics", server.port)
                 if serve is not None:
-                    self.hub = await services.enter_async_context(self._serve_hub(serve))
+                    from nephos.stream.hub import serve_hub
+
+                    registry = self.metrics.registry
+                    hub = serve_hub(self._store, serve, clock=self._clock, registry=registry)
+                    self.hub = await stack.enter_async_context(hub)
+                stack.push_async_callback(self.close)
+                if port is not None:
+                    self.metrics_port = await serve_metrics(stack, self.metrics, port)
+                watcher = self._watcher() if watch_config else None
                 if watcher is not None:
                     await watcher.start(self._config)
-                flusher = asyncio.create_task(self._batcher.run())
+                    stack.push_async_callback(watcher.stop)
+                in_background(stack, self._batcher.run())
+                retention = self._config.storage.hot.retention
+                purge = keep_retention(self._store, retention, clock=self._clock, every=purge_every)
+                in_background(stack, purge)
                 self._scheduler.set_targets(self._checked(self._config.targets))
                 self.serving.set()
                 if not self._stopping:
                     await self._scheduler.run()
             finally:
-                if watcher is not None:
-                    await watcher.stop()
-                if flusher is not None:
-                    flusher.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await flusher
-                if server is not None:
-                    await server.stop()
-                await self.close()
-                # After the last flush, so that connected clients see the final results.
-                await services.aclose()
+                await stack.aclose()
+                await self.close()  # when start() or the hub failed before close was stacked
                 self.hub = None
                 self.serving.clear()
-
-    def _serve_hub(self, hub_config: HubConfig) -> contextlib.AbstractAsyncContextManager[Hub]:
-        from nephos.stream.hub import serve_hub
-
-        return serve_hub(self._store, hub_config, clock=self._clock, registry=self.metrics.registry)
 
     async def run_once(self) -> Health:
         """Check every enabled target once, store everything, close; the worst health.
