@@ -74,7 +74,7 @@ def test_noisy_fills_are_forecast_within_a_fifth_of_the_time_to_threshold() -> N
     assert row.median_relative_error is not None and row.median_relative_error < 0.2
 
 
-@pytest.mark.parametrize("family", [Family.FLAT, Family.NOISE, Family.CYCLE])
+@pytest.mark.parametrize("family", [Family.FLAT, Family.NOISE, Family.WANDER, Family.CYCLE])
 def test_series_that_do_not_cross_get_no_forecast(family: Family) -> None:
     [row] = evaluate([family], per_family=15, seed=2)
     assert row.forecasts == 0

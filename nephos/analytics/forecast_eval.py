@@ -2,7 +2,7 @@
 
 Five families: a clean linear fill, a fill with a daily cycle, a fill under heavy
 autocorrelated noise, a step followed by a fill, and series that never cross (flat, falling,
-noise without a trend, a daily cycle without a trend). ``bench/forecast_accuracy.py`` prints
+noise without a trend, noise that wanders for hours, a daily cycle without a trend). ``bench/forecast_accuracy.py`` prints
 the table that docs/benchmarks-analytics.md records; the tests use the same series.
 """
 
@@ -34,6 +34,7 @@ class Family(enum.StrEnum):
     STEP = "step then fill"
     FLAT = "flat or falling"
     NOISE = "noise, no trend"
+    WANDER = "slow wander, no trend"
     CYCLE = "daily cycle, no trend"
 
     @property
@@ -129,6 +130,8 @@ def _signal(
         return rng.uniform(30.0, 80.0) + drift * t, 0.5, 0.3
     if family is Family.NOISE:
         return np.full_like(t, rng.uniform(40.0, 70.0)), 6.0, 0.9
+    if family is Family.WANDER:  # noise that drifts for hours: a trend to a careless fit
+        return np.full_like(t, rng.uniform(55.0, 70.0)), 6.0, 0.998
     return rng.uniform(50.0, 70.0) + cycle * 2.0, 0.8, 0.5  # CYCLE
 
 
