@@ -12,6 +12,7 @@ from nephos.analytics.forecast_alert import (
     forecast_severity,
     forecast_to_alert,
     format_hours,
+    format_interval,
     format_level,
 )
 from nephos.clock import ManualClock
@@ -67,7 +68,7 @@ def test_a_forecast_becomes_a_firing_forecast_alert_with_its_facts() -> None:
 def test_the_alert_text_states_only_numbers_from_its_facts() -> None:
     alert = forecast_to_alert(forecast(), clock=ManualClock(NOW), rng=random.Random(1))
     assert "77.4%" in alert.message and "0.3%" in alert.message
-    assert "38 hours" in alert.message and "47 hours" in alert.message
+    assert "in 38–47 hours" in alert.message
     assert alert.condition == "disk_percent >= 90%" and alert.value == "77.4%"
 
 
@@ -108,6 +109,17 @@ def test_latency_forecasts_read_in_milliseconds() -> None:
 )
 def test_hours_read_as_words(hours: float, words: str) -> None:
     assert format_hours(hours) == words
+
+
+@pytest.mark.parametrize(
+    ("earliest", "latest", "words"),
+    [(0.5, 0.75, "30–45 minutes"), (11.72, 12.3, "11.7–12.3 hours"), (38.2, 47.0, "38–47 hours"),
+     (60.0, 120.0, "2.5–5.0 days")],
+)  # fmt: skip
+def test_intervals_read_as_precisely_as_their_width(
+    earliest: float, latest: float, words: str
+) -> None:
+    assert format_interval(earliest, latest) == words
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ __all__ = [
     "forecast_severity",
     "forecast_to_alert",
     "format_hours",
+    "format_interval",
     "format_level",
     "metric_label",
 ]
@@ -64,6 +65,17 @@ def format_hours(hours: float) -> str:
         whole = round(hours)
         return f"{whole} hour" + ("" if whole == 1 else "s")
     return f"{hours / 24:.1f} days"
+
+
+def format_interval(earliest: float, latest: float) -> str:
+    """A crossing interval in words, as precise as its width: "11.7–12.3 hours", "38–47 hours"."""
+    if latest < 1.0:
+        return f"{round(earliest * 60)}–{round(latest * 60)} minutes"
+    if latest < 72.0:
+        if latest - earliest < 3.0:
+            return f"{earliest:.1f}–{latest:.1f} hours"
+        return f"{round(earliest)}–{round(latest)} hours"
+    return f"{earliest / 24:.1f}–{latest / 24:.1f} days"
 
 
 def forecast_severity(forecast: Forecast) -> Severity:
@@ -128,8 +140,8 @@ def forecast_to_alert(forecast: Forecast, *, clock: Clock, rng: random.Random) -
         f"{format_level(forecast.current, forecast.unit)} and rising "
         f"{format_level(forecast.slope_per_hour, forecast.unit)} per hour; "
         f"it reaches {level} in {format_hours(forecast.hours_to_threshold)} "
-        f"(between {format_hours(forecast.earliest_hours)} and "
-        f"{format_hours(forecast.latest_hours)}), by a {forecast.method.value} fit "
+        f"(in {format_interval(forecast.earliest_hours, forecast.latest_hours)}), "
+        f"by a {forecast.method.value} fit "
         f"with R² {forecast.r2:.2f}."
     )
     return Alert(

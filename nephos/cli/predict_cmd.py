@@ -21,7 +21,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from nephos.analytics.forecast import Forecast, Thresholds
-from nephos.analytics.forecast_alert import format_hours, format_level, metric_label
+from nephos.analytics.forecast_alert import (
+    format_hours,
+    format_interval,
+    format_level,
+    metric_label,
+)
 from nephos.cli.sentinel_cmd import ConfigOption, load_cli_config
 from nephos.cli.status_cmd import require_store
 from nephos.clock import SystemClock
@@ -130,7 +135,7 @@ def render(forecasts: list[Forecast], console: Console, *, horizon: timedelta) -
             format_level(f.current, f.unit),
             format_level(f.threshold, f.unit),
             format_hours(f.hours_to_threshold),
-            f"{format_hours(f.earliest_hours)} – {format_hours(f.latest_hours)}",
+            format_interval(f.earliest_hours, f.latest_hours),
             f"R² {f.r2:.2f}",
             f.method.value,
         )
