@@ -188,3 +188,12 @@ def test_the_cli_loads_without_boto3() -> None:
     code = "import sys, nephos.cli.main; print(sorted({'boto3', 'botocore'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_no_providers_configured_is_a_usage_error(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "nephos.yaml").write_text("targets: []\n")
+    done = run_cli("-c", str(tmp_path / "nephos.yaml"), tmp_path=tmp_path)
+    assert done.returncode == 3
+    assert done.stderr.strip() == (
+        "nephos: no providers configured: add a providers section to the config"
+    )

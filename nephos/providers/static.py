@@ -109,6 +109,8 @@ def _addresses(reader: OptionReader, key: str) -> tuple[str, ...]:
         try:
             ipaddress.ip_address(address)
         except ValueError:
-            where = key if isinstance(reader.get(key), str) else f"{key}[{index}]"
-            raise reader.error(where, f'"{address}" is not an IP address') from None
+            where = reader.path_of(key)
+            if isinstance(reader.get(key), list):
+                where += f"[{index}]"
+            raise ConfigError(f'"{address}" is not an IP address', path=where) from None
     return addresses
