@@ -14,7 +14,7 @@ import abc
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from nephos.model import Event
+from nephos.model import Event, MetricPoint
 
 __all__ = ["Warehouse"]
 
@@ -43,6 +43,13 @@ class Warehouse(abc.ABC):
 
         Idempotent: rows are merged on the event ``seq``, so loading the same events again
         changes nothing. Returns the number of events that were new.
+        """
+
+    @abc.abstractmethod
+    async def load_metrics(self, points: Sequence[MetricPoint]) -> int:
+        """Append metric points that did not come through the change feed (``seq`` NULL).
+
+        The bulk path for backfills and benchmarks: not idempotent. Returns the number loaded.
         """
 
     @abc.abstractmethod
