@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 from botocore.stub import Stubber
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -403,6 +403,8 @@ async def test_an_unknown_profile_is_named_in_the_reason(
         ("AuthFailure", "DescribeInstances was refused (AuthFailure): the credentials lack access"),
         ("ExpiredToken", "DescribeInstances was refused (ExpiredToken): "
                          "the credentials have expired"),
+        ("RequestLimitExceeded", "DescribeInstances was throttled (RequestLimitExceeded) "
+                                 "after retries"),
         ("InternalError", "DescribeInstances failed (InternalError, HTTP 500)"),
     ],
 )  # fmt: skip
@@ -432,3 +434,9 @@ async def test_no_region_anywhere_is_a_provider_error_saying_where_to_set_one(
     with pytest.raises(ProviderError) as unknown:
         await provider(profiles=["gamma"]).list_instances()
     assert str(unknown.value) == "aws (profile gamma): the profile is not in the AWS config files"
+
+
+def test_a_read_timeout_names_the_host_without_the_signed_query() -> None:
+    signed = "https://ec2.us-east-1.amazonaws.com/?Action=DescribeInstances&X-Amz-Signature=abc123"
+    mapped = map_boto_error(ReadTimeoutError(endpoint_url=signed), region="us-east-1", profile=None)
+    assert str(mapped) == "aws us-east-1: timed out talking to ec2.us-east-1.amazonaws.com"
