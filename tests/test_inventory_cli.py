@@ -197,3 +197,26 @@ def test_no_providers_configured_is_a_usage_error(tmp_path: pathlib.Path) -> Non
     assert done.stderr.strip() == (
         "nephos: no providers configured: add a providers section to the config"
     )
+
+
+def test_colour_is_used_on_a_terminal_and_never_alone(tmp_path: pathlib.Path) -> None:
+    config = tmp_path / "nephos.yaml"
+    config.write_text(
+        "providers:\n  static:\n    instances: [{name: web}, {name: db, state: error}]\n"
+    )
+    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "NEPHOS_CONFIG")}
+
+    def run(**env: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "nephos", "inventory", "-c", str(config)],
+            env={**base, "COLUMNS": "120", **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+
+    coloured = run(FORCE_COLOR="1")
+    plain = run(FORCE_COLOR="1", NO_COLOR="1")
+
+    assert "\x1b[32m● running" in coloured and "\x1b[31m✕ error" in coloured
+    assert "\x1b[3" not in plain and "● running" in plain and "✕ error" in plain
