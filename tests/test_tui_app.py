@@ -19,7 +19,15 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from nephos.clock import ManualClock
-from nephos.model import AlertState, EventKind, Health, Severity, to_dict
+from nephos.model import (
+    AlertState,
+    EventKind,
+    Health,
+    Instance,
+    InstanceState,
+    Severity,
+    to_dict,
+)
 from nephos.stream.client import Phase
 from nephos.stream.mock import MockTransport
 from nephos.stream.protocol import Ack, ErrorMessage, EventMessage, Lag, Snapshot, encode
@@ -29,6 +37,7 @@ from nephos.tui.bindings import WATCH_BINDINGS, WatchCommands
 from nephos.tui.sample import sample_alert, sample_result, sample_snapshot
 from nephos.tui.screens.detail import TargetDetail
 from nephos.tui.screens.modals import AlertFacts, HelpScreen
+from nephos.tui.widgets.provider_cards import ProviderCard
 from nephos.tui.widgets.status_bar import StatusBar
 from nephos.tui.widgets.target_table import TargetTable
 
@@ -582,3 +591,15 @@ def test_a_closed_app_leaves_nothing_behind(clock: ManualClock) -> None:
     gc.collect()
     assert app_ref() is None
     assert table_ref() is None
+
+
+async def test_instances_are_counted_on_their_provider_card(clock: ManualClock) -> None:
+    app, transport = make_app(clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, transport)
+        for i, machine in enumerate([InstanceState.RUNNING, InstanceState.STOPPED]):
+            instance = Instance(provider="gcp", id=f"vm-{i}", name=f"vm{i}", state=machine)
+            transport.publish(EventKind.INSTANCE, to_dict(instance))
+        await settle(pilot, transport)
+        card = next(c for c in app.query(ProviderCard) if c.provider == "gcp")
+        assert "1/2 up" in str(card.render())

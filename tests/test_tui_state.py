@@ -145,7 +145,21 @@ def test_metrics_and_instances_are_kept_without_touching_rows() -> None:
     state.apply(MetricPoint(instance="i-1", metric="cpu", unit="%", ts=NOW, value=12.5))
     assert state.totals().instances == 1
     assert state.metrics[("i-1", "cpu")].value == 12.5
-    assert not state.take_changes()
+    changes = state.take_changes()
+    assert changes.instances is True
+    assert changes.targets == set()
+
+
+def test_provider_cards_count_instances_and_running_ones() -> None:
+    state = _state()
+    for i, machine in enumerate([InstanceState.RUNNING, InstanceState.STOPPED]):
+        state.apply(Instance(provider="aws", id=f"i-{i}", name=f"web{i}", state=machine))
+    state.apply(Instance(provider="azure", id="vm-1", name="db", state=InstanceState.RUNNING))
+    state.apply(Instance(provider="aws", id="i-1", name="web1", state=InstanceState.RUNNING))
+    totals = {p.provider: p for p in state.providers()}
+    assert (totals["aws"].running, totals["aws"].instances) == (2, 2)
+    assert (totals["azure"].total, totals["azure"].instances) == (0, 1)  # inventory only
+    assert [p.provider for p in state.providers()] == ["aws", "vultr", "gcp", "azure", "other"]
 
 
 # ---- the filter language

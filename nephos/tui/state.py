@@ -20,6 +20,7 @@ from nephos.model import (
     CheckResult,
     Health,
     Instance,
+    InstanceState,
     MetricPoint,
 )
 
@@ -101,6 +102,10 @@ class ProviderTotals:
     provider: str
     total: int
     counts: Mapping[Health, int]
+    instances: int = 0
+    """Instances of this provider in the inventory."""
+    running: int = 0
+    """Of those, the ones running."""
 
     @property
     def healthy(self) -> int:
@@ -137,11 +142,13 @@ class Changes:
     """Names of targets whose row changed (or appeared)."""
     alerts: bool = False
     """The set or the state of open alerts changed."""
+    instances: bool = False
+    """An instance appeared or changed (the provider cards count them)."""
     reset: bool = False
     """A snapshot replaced everything: redraw from scratch."""
 
     def __bool__(self) -> bool:
-        return self.reset or self.alerts or bool(self.targets)
+        return self.reset or self.alerts or self.instances or bool(self.targets)
 
 
 class FleetState:
@@ -171,6 +178,7 @@ class FleetState:
         # Rows per provider and health, kept as results arrive: the header and the cards read
         # them every frame, and counting thousands of rows ten times a second would show.
         self._tally: dict[str, Counter[Health]] = {}
+        self._machines: dict[str, Counter[bool]] = {}  # per provider: running or not
 
     # ---- reducing
 
@@ -188,13 +196,14 @@ class FleetState:
         self._tally = {}
         self.alerts = {}
         self.instances = {}
+        self._machines = {}
         for result in results:
             previous = old_rows.get(result.target)
             self._put_result(result, previous.history if previous else None)
         for alert in alerts:
             self.alerts[alert.id] = alert
         for instance in instances:
-            self.instances[(instance.provider, instance.id)] = instance
+            self._put_instance(instance)
         self._mark_alerting(set(self.rows))
         self.seq = seq
         self.applied += 1
@@ -211,7 +220,8 @@ class FleetState:
         elif isinstance(record, Alert):
             self._put_alert(record)
         elif isinstance(record, Instance):
-            self.instances[(record.provider, record.id)] = record
+            self._put_instance(record)
+            self._changes.instances = True
         else:
             self.metrics[(record.instance, record.metric)] = record
         self.seq = max(self.seq, seq)
@@ -230,6 +240,15 @@ class FleetState:
             self._tally[row.provider][row.health] -= 1
             row.latest = result
         self._tally.setdefault(result.provider, Counter())[result.health] += 1
+
+    def _put_instance(self, instance: Instance) -> None:
+        key = (instance.provider, instance.id)
+        previous = self.instances.get(key)
+        if previous is not None:
+            self._machines[previous.provider][previous.state is InstanceState.RUNNING] -= 1
+        self.instances[key] = instance
+        running = instance.state is InstanceState.RUNNING
+        self._machines.setdefault(instance.provider, Counter())[running] += 1
 
     def _put_alert(self, alert: Alert) -> None:
         previous = self.alerts.get(alert.id)
@@ -285,12 +304,21 @@ class FleetState:
         return found
 
     def providers(self) -> list[ProviderTotals]:
-        """The totals of each provider seen, in card order."""
+        """The totals of each provider seen (by its targets or its instances), in card order."""
         found = []
-        for name in sorted(self._tally, key=provider_order):
-            counts = {h: n for h, n in self._tally[name].items() if n > 0}
-            if counts:
-                found.append(ProviderTotals(name, sum(counts.values()), counts))
+        for name in sorted(set(self._tally) | set(self._machines), key=provider_order):
+            counts = {h: n for h, n in self._tally.get(name, Counter()).items() if n > 0}
+            machines = self._machines.get(name, Counter())
+            if counts or machines.total():
+                found.append(
+                    ProviderTotals(
+                        name,
+                        sum(counts.values()),
+                        counts,
+                        instances=machines.total(),
+                        running=machines[True],
+                    )
+                )
         return found
 
     def totals(self) -> FleetTotals:

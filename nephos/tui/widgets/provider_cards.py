@@ -60,10 +60,16 @@ class ProviderCard(Static):
         title = Text(f"{key}{label.glyph} ")
         title.append(card_label(self.provider)[:14])
         self.border_title = title
-        body = Text(f"{totals.healthy}/{totals.total} ok", no_wrap=True, overflow="ellipsis")
-        body.append(f"  {totals.health_pct:.0f}%", style="bold")
-        body.append("\n")
-        body.append(str(label), style=label.style)
+        if totals.total:
+            body = Text(f"{totals.healthy}/{totals.total} ok", no_wrap=True, overflow="ellipsis")
+            body.append(f"  {totals.health_pct:.0f}%", style="bold")
+            body.append("\n")
+            body.append(str(label), style=label.style)
+            if totals.instances:
+                body.append(f" · {totals.running}/{totals.instances} up", style="dim")
+        else:  # a provider known from its inventory alone
+            body = Text("no checks", style="dim", no_wrap=True, overflow="ellipsis")
+            body.append(f"\n{totals.running}/{totals.instances} up")
         self.update(body, layout=False)
 
     def on_click(self, event: events.Click) -> None:
