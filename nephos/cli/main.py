@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "nephos.cli.etl_cmd",
     "nephos.cli.predict_cmd",
     "nephos.cli.inventory_cmd",
+    "nephos.cli.anomalies_cmd",
 )
 
 app = typer.Typer(

@@ -1,0 +1,156 @@
+"""``nephos anomalies``: anomaly episodes in the warehouse, and ``score`` for any CSV.
+
+``nephos anomalies [--since 24h] [--json]`` runs batch detection over the configured
+warehouse and prints one row per episode. ``nephos anomalies score FILE.csv [--output OUT]``
+runs the online detector over a ``timestamp,value`` CSV and writes
+``timestamp,value,anomaly_score``; it needs no config. Thin: the work is in
+``nephos.analytics``. Exit codes: 0 done, 3 a bad flag or input, 4 the warehouse unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nephos.clock import SystemClock
+from nephos.errors import ConfigError, UsageError
+
+__all__ = ["anomalies_app", "register"]
+
+anomalies_app = typer.Typer(
+    name="anomalies",
+    help="Detect anomalies in the warehouse; score any timestamp,value CSV.",
+    invoke_without_command=True,
+)
+
+ConfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--config", "-c", envvar="NEPHOS_CONFIG", help="The config file.", show_default=False
+    ),
+]
+
+
+def _duration(flag: str, text: str) -> timedelta:
+    from nephos.config.values import parse_duration
+
+    try:
+        value = parse_duration(text, allow_number=False)
+    except ConfigError as exc:
+        raise UsageError(f"{flag}: {exc.message}") from exc
+    if value <= timedelta(0):
+        raise UsageError(f"{flag}: must be longer than 0s")
+    return value
+
+
+def _rows(anomalies: list[Any]) -> list[dict[str, Any]]:
+    from nephos.model import to_dict
+
+    return [to_dict(a) for a in anomalies]
+
+
+def _table(anomalies: list[Any]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    if not anomalies:
+        console.print("no anomalies")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("STARTED", "SERIES", "KIND", "SEVERITY", "VALUE", "BASELINE", "Z", "CONF"):
+        table.add_column(
+            column, no_wrap=True, justify="right" if column in ("Z", "CONF") else "left"
+        )
+    for a in anomalies:
+        unit = f" {a.series.unit}" if a.series.unit else ""
+        table.add_row(
+            a.started_at.strftime("%Y-%m-%d %H:%M"),
+            escape(a.series.label),
+            a.kind.value.replace("_", " "),
+            ("✕ " if a.severity.value == "critical" else "▲ ") + a.severity.value,
+            escape(f"{a.peak_value:g}{unit}"),
+            escape(f"{a.baseline:g}{unit}"),
+            f"{a.deviation:+.1f}",
+            f"{a.confidence:.0%}",
+        )
+    console.print(table)
+
+
+@anomalies_app.callback()
+def anomalies(
+    ctx: typer.Context,
+    since: Annotated[
+        str, typer.Option("--since", help="Look back this far, e.g. 24h, 90m, 7d.")
+    ] = "24h",
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Anomaly episodes found in the warehouse (``score`` scores a CSV instead)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from nephos.analytics.anomaly_batch import detect_batch
+    from nephos.config import load_config
+    from nephos.warehouse import open_warehouse
+
+    window = _duration("--since", since)
+    cfg = load_config(config)
+    clock = SystemClock()
+
+    async def main() -> list[Any]:
+        warehouse = open_warehouse(cfg.storage.warehouse, clock=clock)
+        await warehouse.open()
+        try:
+            return await detect_batch(warehouse, clock.now() - window, clock=clock)
+        finally:
+            await warehouse.close()
+
+    found = asyncio.run(main())
+    if as_json:
+        sys.stdout.write(json.dumps(_rows(found), indent=2, ensure_ascii=False) + "\n")
+    else:
+        _table(found)
+
+
+@anomalies_app.command("score")
+def score(
+    file: Annotated[Path, typer.Argument(metavar="FILE.csv", help="A timestamp,value CSV.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write here instead of standard output."),
+    ] = None,
+    unit: Annotated[
+        str, typer.Option("--unit", help="The values' unit (percent, ms, ...): it sets floors.")
+    ] = "",
+    metric: Annotated[
+        str, typer.Option("--metric", help="The metric's name (cpu, memory, latency, ...).")
+    ] = "",
+) -> None:
+    """Score every row of FILE.csv from it and the rows before it only, as production would."""
+    from nephos.analytics.anomaly import SeriesKey
+    from nephos.analytics.anomaly_csv import read_points, score_points, write_scores
+
+    points = read_points(file)
+    series = SeriesKey("csv", metric or file.stem, unit)
+    scored = score_points(points, series)
+    if output is None:
+        write_scores(scored, sys.stdout)
+        return
+    try:
+        with output.open("w", newline="", encoding="utf-8") as out:
+            n = write_scores(scored, out)
+    except OSError as exc:
+        raise UsageError(f"{output}: cannot write: {exc.strerror or exc}") from exc
+    typer.echo(f"scored {n} rows into {output}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``nephos anomalies`` to ``app``."""
+    app.add_typer(anomalies_app, name="anomalies")
