@@ -301,3 +301,24 @@ async def test_bad_batch_settings_are_usage_errors(
         Etl(store, warehouse, clock=clock, batch_size=0)
     with pytest.raises(UsageError):
         Etl(store, warehouse, clock=clock, backoff_initial=10, backoff_max=1)
+
+
+async def test_two_etls_share_a_registry_with_a_series_each(
+    store: SqliteHotStore, tmp_path: Path, clock: ManualClock
+) -> None:
+    registry = CollectorRegistry()
+    await commit_mix(store, clock, results=4, metrics=0)
+    first = duckdb_warehouse(tmp_path / "a.duckdb")
+    second = duckdb_warehouse(tmp_path / "b.duckdb")
+    try:
+        await Etl(store, first, clock=clock, name="a", registry=registry).run_once()
+        await commit_mix(store, clock, results=2, metrics=0)
+        await Etl(store, second, clock=clock, name="b", registry=registry).lag()
+        await Etl(store, first, clock=clock, name="a", registry=registry).run_once()
+    finally:
+        await first.close()
+        await second.close()
+
+    assert registry.get_sample_value("nephos_etl_lag_events", {"consumer": "a"}) == 0
+    assert registry.get_sample_value("nephos_etl_lag_events", {"consumer": "b"}) == 6
+    assert registry.get_sample_value("nephos_etl_batches_total", {"consumer": "a"}) == 2

@@ -280,6 +280,7 @@ class Etl:
             if self._checkpoint is None:
                 await self._start()
                 self._warehouse_outage.recovered()
+                self._up(True)
             await self._read()
             self._store_outage.recovered()
             if self._due():

@@ -26,10 +26,10 @@ class EtlMetrics:
         from prometheus_client import Counter, Gauge
 
         def gauge(metric: str, doc: str) -> Any:
-            return Gauge(metric, doc, ["consumer"], registry=registry).labels(name)
+            return _family(registry, Gauge, metric, doc).labels(name)
 
         def counter(metric: str, doc: str) -> Any:
-            return Counter(metric, doc, ["consumer"], registry=registry).labels(name)
+            return _family(registry, Counter, metric, doc).labels(name)
 
         self.lag_events = gauge(
             "nephos_etl_lag_events", "Events committed to the hot store and not yet checkpointed."
@@ -60,3 +60,19 @@ class EtlMetrics:
         self.lag_events.set(lag.events)
         self.lag_seconds.set(lag.seconds)
         self.checkpoint.set(lag.checkpoint)
+
+
+def _family(registry: Any, kind: Any, metric: str, doc: str) -> Any:
+    """The metric family ``metric`` in ``registry``, created on first use.
+
+    A second ETL on the same registry (another consumer, or a new ETL after a config reload)
+    shares the families instead of failing on a duplicate name.
+    """
+    try:
+        return kind(metric, doc, ["consumer"], registry=registry)
+    except ValueError:
+        # prometheus_client has no public lookup by name; this mapping has been stable for years.
+        existing = getattr(registry, "_names_to_collectors", {}).get(metric)
+        if not isinstance(existing, kind):
+            raise
+        return existing
