@@ -103,13 +103,13 @@ class _Outage:
 class Etl:
     """Tails ``store``'s change feed into ``warehouse`` from a checkpoint, exactly once.
 
-    Pass the warehouse unopened: the ETL opens it, and after a failure closes and reopens it
-    before the next attempt. The caller closes it after :meth:`run` returns. The store must be
-    open. One ETL per ``name`` and warehouse at a time.
+    The ETL opens the warehouse itself (both backends' ``open`` does nothing when already
+    open), and after a failure closes and reopens it before the next attempt; the caller
+    closes it when done. The store must be open. One ETL per ``name`` and warehouse at a time.
 
     Args:
         store: the hot store (open).
-        warehouse: the warehouse (not yet opened).
+        warehouse: the warehouse, opened or not.
         clock: time for batch ages, polling, back-off and lag.
         batch_size: the most events per load; a full batch loads at once.
         max_batch_age: seconds the oldest pending event may wait for its batch to fill.

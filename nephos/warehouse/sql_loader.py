@@ -15,7 +15,8 @@ An analytics file holds one statement, headed by comment lines::
     -- @alerts anomaly
 
 ``@param`` declares a bind (its type, and the default the scheduled Snowflake procedures use);
-``@alerts SOURCE`` makes the scheduled procedure of that source record each row as an alert.
+``@alerts SOURCE`` makes the scheduled procedure of that source record each row as an alert;
+``@example NAME = SQL`` gives a bind without a default a value for the parity tests.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "Param",
     "SqlLibrary",
     "Statement",
+    "bind_named",
     "bind_positional_duckdb",
     "bind_value",
     "split_statements",
@@ -48,6 +50,7 @@ _POS = "nephos_pos_"
 _MARK_RE = re.compile(r"[:$@]?" + _MARK + r"(\d+)_")
 _PARAM_RE = re.compile(r"^--\s*@param\s+(\w+)\s+([A-Za-z_][\w(), ]*?)\s*(?:=\s*(.+?))?\s*$")
 _ALERTS_RE = re.compile(r"^--\s*@alerts\s+(\w+)\s*$")
+_EXAMPLE_RE = re.compile(r"^--\s*@example\s+(\w+)\s*=\s*(.+?)\s*$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -118,6 +121,7 @@ class Statement:
     description: str
     params: tuple[Param, ...]
     alerts: str | None  # the alert source of its rows in the scheduled procedures
+    examples: Mapping[str, str]  # test values (SQL) for binds without a default
     binds: tuple[str, ...]  # the ``:name`` binds in textual order (repeats included)
     snowflake_sql: str  # the text with every ``:name`` bind as ``?``
 
@@ -139,6 +143,30 @@ class Statement:
         sql, order = to_duckdb(self.sql)
         values = params or {}
         return Bound(sql, tuple(bind_value(values[n]) for n in order))
+
+
+def bind_named(sql: str, params: Mapping[str, Any]) -> Bound:
+    """Any Snowflake-dialect text with ``:name`` binds as qmark SQL and its args in order.
+
+    Raises:
+        WarehouseError: a bind has no value in ``params`` (extra values are ignored).
+    """
+    spans = _find_binds(sql, "a statement")
+    missing = sorted({n for _, _, n in spans} - set(params))
+    if missing:
+        raise WarehouseError(f"no value for :{', :'.join(missing)}")
+    return Bound(_qmarks(sql, spans), tuple(bind_value(params[n]) for _, _, n in spans))
+
+
+def _qmarks(sql: str, spans: Sequence[tuple[int, int, str]]) -> str:
+    """``sql`` with each bind span replaced by ``?``."""
+    pieces: list[str] = []
+    last = 0
+    for start, end, _ in spans:
+        pieces.append(sql[last:start] + "?")
+        last = end
+    pieces.append(sql[last:])
+    return "".join(pieces)
 
 
 def bind_positional_duckdb(sql: str, args: Sequence[Any]) -> Bound:
@@ -213,6 +241,7 @@ def _load_statement(name: str, text: str) -> Statement:
     description: list[str] = []
     params: list[Param] = []
     alerts: str | None = None
+    examples: dict[str, str] = {}
     for line in sql.splitlines():
         stripped = line.strip()
         if not stripped.startswith("--"):
@@ -221,15 +250,11 @@ def _load_statement(name: str, text: str) -> Statement:
             params.append(Param(m[1].lower(), m[2].strip().upper(), m[3]))
         elif m := _ALERTS_RE.match(stripped):
             alerts = m[1].lower()
+        elif m := _EXAMPLE_RE.match(stripped):
+            examples[m[1].lower()] = m[2]
         else:
             description.append(stripped.lstrip("-").strip())
     spans = _find_binds(sql, where)
-    pieces: list[str] = []
-    last = 0
-    for start, end, _ in spans:
-        pieces.append(sql[last:start] + "?")
-        last = end
-    pieces.append(sql[last:])
     binds = tuple(n for _, _, n in spans)
     undeclared = sorted(set(binds) - {p.name for p in params})
     if params and undeclared:
@@ -240,8 +265,9 @@ def _load_statement(name: str, text: str) -> Statement:
         description=" ".join(d for d in description if d),
         params=tuple(params),
         alerts=alerts,
+        examples=examples,
         binds=binds,
-        snowflake_sql="".join(pieces),
+        snowflake_sql=_qmarks(sql, spans),
     )
 
 
