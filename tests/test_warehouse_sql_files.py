@@ -76,7 +76,8 @@ def test_an_installed_wheel_ships_and_finds_the_sql(tmp_path: Path) -> None:
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "from nephos.warehouse.sql_loader import SqlLibrary, sql_root;"
-        "lib = SqlLibrary(); print(sql_root()); print(len(lib.ddl()), 'metric_series' in lib.names())"
+        "lib = SqlLibrary(); print(sql_root());"
+        "print(len(lib.ddl()), 'metric_series' in lib.names())"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe, str(site)], check=True, capture_output=True, text=True

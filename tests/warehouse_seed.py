@@ -106,10 +106,10 @@ def _instances() -> list[Instance]:
                  size="t3.small", vcpus=2, memory_mb=2048, created_at=made),
         Instance("vultr", "v-db1", "vm-db-1", InstanceState.RUNNING, "active", substate="ok",
                  region="ewr", vcpus=4, memory_mb=16384, tags={"role": "db"}),
-        Instance("gcp", "g-api1", "vm-api-1", InstanceState.RUNNING, "RUNNING", region="us-central1",
-                 zone="us-central1-b", size="e2-standard-2"),
-        Instance("azure", "a-batch1", "vm-batch-1", InstanceState.STOPPED, "PowerState/deallocated",
-                 region="eastus", health_signal="unavailable"),
+        Instance("gcp", "g-api1", "vm-api-1", InstanceState.RUNNING, "RUNNING",
+                 region="us-central1", zone="us-central1-b", size="e2-standard-2"),
+        Instance("azure", "a-batch1", "vm-batch-1", InstanceState.STOPPED,
+                 "PowerState/deallocated", region="eastus", health_signal="unavailable"),
     ]  # fmt: skip
 
 
