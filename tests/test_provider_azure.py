@@ -84,8 +84,40 @@ async def test_next_links_are_followed_for_both_calls(
     await provider.close()
     assert [i.name for i in instances] == [f"vm-{n}" for n in range(5)]
     assert all(i.state is InstanceState.RUNNING for i in instances)
-    assert len(sim.requests) == 6  # three pages of models, three pages of statuses
-    assert sum("$skiptoken" in r.query for r in sim.requests) == 4
+    vm_lists = [r for r in sim.requests if r.path.endswith("/virtualMachines")]
+    assert len(vm_lists) == 6  # three pages of models, three pages of statuses
+    assert sum("$skiptoken" in r.query for r in vm_lists) == 4
+
+
+async def test_addresses_come_from_nics_and_public_ips_and_sizes_from_vm_sizes(
+    sim: CloudSim, fleet: CloudFleet, clock: SkippingClock
+) -> None:
+    add(fleet, "web", public_ip="20.1.2.3", private_ip="10.0.0.5", size="Standard_D4s_v5")
+    fleet.get("azure", "vmid-web").vcpus, fleet.get("azure", "vmid-web").memory_mb = 4, 16384
+    add(fleet, "db", private_ip="10.0.0.6", size="Standard_D4s_v5", vcpus=4, memory_mb=16384)
+    sim.azure_page_size = 1  # the NIC and public IP lists page too
+    provider = azure(sim, clock)
+    web, db = await provider.list_instances()
+    await provider.list_instances()
+    await provider.close()
+    assert (web.public_ips, web.private_ips) == (("20.1.2.3",), ("10.0.0.5",))
+    assert (db.public_ips, db.private_ips) == ((), ("10.0.0.6",))
+    assert (web.vcpus, web.memory_mb) == (4, 16384)
+    sizes = [r for r in sim.requests if r.path.endswith("/vmSizes")]
+    assert [r.path.split("/")[-2] for r in sizes] == ["westeurope"]  # cached after the first poll
+
+
+async def test_without_network_access_instances_are_listed_without_addresses(
+    sim: CloudSim, fleet: CloudFleet, clock: SkippingClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    add(fleet, "web", public_ip="20.1.2.3")
+    sim.forbid("azure", "Microsoft.Network")  # a role that may read compute only
+    provider = azure(sim, clock)
+    (instance,) = await provider.list_instances()
+    await provider.close()
+    assert instance.state is InstanceState.RUNNING
+    assert instance.public_ips == ()
+    assert "instances listed without addresses" in caplog.text
 
 
 async def test_deallocated_and_stopped_are_both_stopped_with_different_substates(

@@ -136,6 +136,35 @@ async def test_fields_are_normalised_per_the_mapping_table(
     assert instance.created_at is not None and instance.created_at.year == 2025
 
 
+async def test_predefined_machine_types_are_looked_up_once_and_custom_ones_read_from_the_name(
+    sim: CloudSim, fleet: CloudFleet, clock: SkippingClock
+) -> None:
+    add(fleet, 2, "us-east1-b", size="e2-standard-4", vcpus=4, memory_mb=16384)
+    add(fleet, 1, "us-east1-b", size="custom-2-5120")
+    provider = gcp(sim, clock)
+    first = await provider.list_instances()
+    second = await provider.list_instances()
+    await provider.close()
+    assert [(i.vcpus, i.memory_mb) for i in first] == [(4, 16384), (4, 16384), (2, 5120)]
+    assert second == first
+    lookups = [r.path for r in sim.requests if "/machineTypes/" in r.path]
+    assert lookups == [
+        "/compute/v1/projects/nephos-sim/zones/us-east1-b/machineTypes/e2-standard-4"
+    ]
+
+
+async def test_an_unknown_machine_type_leaves_the_size_empty(
+    sim: CloudSim, fleet: CloudFleet, clock: SkippingClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    add(fleet, 1, size="e2-medium")
+    sim.forbid("gcp", "/machineTypes/")
+    provider = gcp(sim, clock)
+    (instance,) = await provider.list_instances()
+    await provider.close()
+    assert (instance.size, instance.vcpus, instance.memory_mb) == ("e2-medium", None, None)
+    assert "size of machine type e2-medium unknown: gcp: 403 Forbidden" in caplog.text
+
+
 async def test_a_403_rate_limit_exceeded_is_retried(
     sim: CloudSim, fleet: CloudFleet, clock: SkippingClock
 ) -> None:
@@ -145,7 +174,8 @@ async def test_a_403_rate_limit_exceeded_is_retried(
     instances = await provider.list_instances()
     await provider.close()
     assert len(instances) == 1
-    assert [r.status for r in sim.requests] == [403, 403, 200]
+    pages = [r for r in sim.requests if r.path.endswith("/aggregated/instances")]
+    assert [r.status for r in pages] == [403, 403, 200]
     assert len(clock.sleeps) == 2
 
 

@@ -2,14 +2,16 @@
 
 Two paged ARM calls (the VM models, and ``statusOnly=true`` for their instance views) are
 merged on the lower-cased resource id, since ARM echoes whatever casing a resource was created
-with. Tokens come from azure-identity's ``DefaultAzureCredential`` (its blocking ``get_token``
-runs in a thread) or from an injected credential. NIC and public-IP joins are not done here:
-Azure instances carry no IP addresses yet.
+with. Addresses come from the subscription's network interfaces and public IPs, vCPUs and
+memory from each location's ``vmSizes`` (cached). Tokens come from azure-identity's
+``DefaultAzureCredential`` (its blocking ``get_token`` runs in a thread) or from an injected
+credential. Parsing lives in :mod:`nephos.providers.azure_parse`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -19,16 +21,30 @@ import httpx
 
 from nephos.clock import Clock
 from nephos.errors import ProviderError
-from nephos.model import Instance, InstanceState, MetricPoint, parse_time
+from nephos.model import Instance, MetricPoint
+from nephos.providers.azure_parse import (
+    METRICS,
+    Addresses,
+    SizeShape,
+    addresses_by_vm,
+    azure_state,
+    instance_from_arm,
+    metric_points,
+    status_codes,
+    vm_sizes,
+)
 from nephos.providers.base import Provider
 from nephos.providers.http_client import ApiClient, RetryPolicy, seconds
 from nephos.providers.options import OptionReader
 
 __all__ = ["AzureProvider", "azure_state"]
 
+log = logging.getLogger(__name__)
+
 DEFAULT_BASE_URL = "https://management.azure.com"
 DEFAULT_API_VERSION = "2024-07-01"
 DEFAULT_METRICS_API_VERSION = "2023-10-01"
+DEFAULT_NETWORK_API_VERSION = "2024-05-01"
 SCOPE = "https://management.azure.com/.default"
 _TOKEN_MARGIN = 300.0  # refresh a token this many seconds before it expires
 _OPTIONS = (
@@ -37,39 +53,11 @@ _OPTIONS = (
     "access_token",
     "api_version",
     "metrics_api_version",
+    "network_api_version",
     "timeout",
     "max_attempts",
     "metrics_concurrency",
 )
-_POWER: dict[str, tuple[InstanceState, str | None]] = {
-    "starting": (InstanceState.PENDING, None),
-    "running": (InstanceState.RUNNING, None),
-    "stopping": (InstanceState.STOPPING, None),
-    "deallocating": (InstanceState.STOPPING, "deallocating"),
-    "stopped": (InstanceState.STOPPED, "stopped"),  # still billed
-    "deallocated": (InstanceState.STOPPED, "deallocated"),  # not billed
-}
-_PROVISIONING: dict[str, tuple[InstanceState, str | None]] = {
-    "creating": (InstanceState.PENDING, None),
-    "updating": (InstanceState.MAINTENANCE, "updating"),
-    "deleting": (InstanceState.TERMINATING, None),
-}
-_METRICS = {"Percentage CPU": "cpu_percent", "Available Memory Percentage": "mem_percent"}
-
-
-def azure_state(power: str | None, provisioning: str | None) -> tuple[InstanceState, str | None]:
-    """The normalised state and substate from ``PowerState/*`` and ``ProvisioningState/*``.
-
-    A failed provisioning is ERROR whatever the power state says; otherwise the power state
-    wins when present; without one, ``creating``, ``updating`` and ``deleting`` still say
-    something. Everything else (including ``PowerState/unknown``) is UNKNOWN.
-    """
-    prov = (provisioning or "").lower()
-    if prov.split("/", 1)[0] == "failed":
-        return InstanceState.ERROR, prov.partition("/")[2] or None
-    if power:
-        return _POWER.get(power.lower(), (InstanceState.UNKNOWN, None))
-    return _PROVISIONING.get(prov, (InstanceState.UNKNOWN, None))
 
 
 class AzureProvider(Provider):
@@ -77,9 +65,9 @@ class AzureProvider(Provider):
 
     Options (``providers.azure``): ``subscription_id`` (required), ``base_url``,
     ``access_token`` (a fixed bearer token, for the cloud simulator; leave it unset to use
-    azure-identity),
-    ``api_version`` (Microsoft.Compute, default 2024-07-01), ``metrics_api_version``
-    (default 2023-10-01), ``timeout`` (default 30s), ``max_attempts`` (default 5) and
+    azure-identity), ``api_version`` (Microsoft.Compute, default 2024-07-01),
+    ``metrics_api_version`` (default 2023-10-01), ``network_api_version`` (Microsoft.Network,
+    default 2024-05-01), ``timeout`` (default 30s), ``max_attempts`` (default 5) and
     ``metrics_concurrency`` (parallel metrics calls, default 8).
 
     Args:
@@ -116,7 +104,11 @@ class AzureProvider(Provider):
         self._metrics_version = str(
             options.get("metrics_api_version") or DEFAULT_METRICS_API_VERSION
         )
+        self._network_version = str(
+            options.get("network_api_version") or DEFAULT_NETWORK_API_VERSION
+        )
         self._concurrency = int(options.get("metrics_concurrency") or 8)
+        self._sizes: dict[str, dict[str, SizeShape]] = {}  # location -> size -> shape
         self._api = ApiClient(
             "azure",
             str(options.get("base_url") or DEFAULT_BASE_URL),
@@ -143,6 +135,7 @@ class AzureProvider(Provider):
             "access_token": reader.text("access_token", secret=True),
             "api_version": reader.text("api_version", DEFAULT_API_VERSION),
             "metrics_api_version": reader.text("metrics_api_version", DEFAULT_METRICS_API_VERSION),
+            "network_api_version": reader.text("network_api_version", DEFAULT_NETWORK_API_VERSION),
             "timeout": reader.duration("timeout", timedelta(seconds=30), minimum=timedelta(0)),
             "max_attempts": reader.integer("max_attempts", 5, minimum=1, maximum=10),
             "metrics_concurrency": reader.integer("metrics_concurrency", 8, minimum=1, maximum=50),
@@ -177,27 +170,75 @@ class AzureProvider(Provider):
             ) from exc
 
     async def list_instances(self) -> list[Instance]:
-        """Every VM of the subscription, merged with its power state.
+        """Every VM of the subscription, merged with its power state, addresses and size.
+
+        Addresses and sizes are extras: when those calls fail, the VMs are still listed
+        (without them) and the failure is logged.
 
         Raises:
-            ProviderError: an ARM call failed, a ``nextLink`` pointed elsewhere, or the
-                answer was not a list of VMs.
+            ProviderError: a VM list call failed, a ``nextLink`` pointed elsewhere, or the
+                answer was not a list.
         """
-        path = f"/subscriptions/{self._subscription}/providers/Microsoft.Compute/virtualMachines"
-        models, views = await asyncio.gather(
-            self._pages(path, {"api-version": self._api_version}),
-            self._pages(path, {"api-version": self._api_version, "statusOnly": "true"}),
+        base = f"/subscriptions/{self._subscription}/providers"
+        compute = {"api-version": self._api_version}
+        models, views, addresses = await asyncio.gather(
+            self._pages(f"{base}/Microsoft.Compute/virtualMachines", compute),
+            self._pages(
+                f"{base}/Microsoft.Compute/virtualMachines", {**compute, "statusOnly": "true"}
+            ),
+            self._addresses(base),
         )
+        await self._load_sizes(base, {str(vm.get("location") or "").lower() for vm in models})
         statuses: dict[str, list[str]] = {}
         for view in views:
-            codes = _status_codes(view)
+            codes = status_codes(view)
             if codes is not None:
                 statuses[str(view.get("id", "")).lower()] = codes
         now = self.clock.now()
-        return [
-            _instance(vm, statuses.get(str(vm.get("id", "")).lower()), self._subscription, now)
-            for vm in models
-        ]
+        instances = []
+        for vm in models:
+            key = str(vm.get("id", "")).lower()
+            location = str(vm.get("location") or "").lower()
+            size = str((vm.get("properties") or {}).get("hardwareProfile", {}).get("vmSize", ""))
+            instances.append(
+                instance_from_arm(
+                    vm,
+                    statuses.get(key),
+                    addresses=addresses.get(key, ((), ())),
+                    shape=self._sizes.get(location, {}).get(size.lower(), (None, None)),
+                    subscription=self._subscription,
+                    now=now,
+                )
+            )
+        return instances
+
+    async def _addresses(self, base: str) -> dict[str, Addresses]:
+        """Each VM's addresses from the subscription's NICs and public IPs; empty on failure."""
+        network = {"api-version": self._network_version}
+        try:
+            nics, public_ips = await asyncio.gather(
+                self._pages(f"{base}/Microsoft.Network/networkInterfaces", network),
+                self._pages(f"{base}/Microsoft.Network/publicIPAddresses", network),
+            )
+        except ProviderError as exc:
+            log.warning("azure: instances listed without addresses: %s", exc)
+            return {}
+        return addresses_by_vm(nics, public_ips)
+
+    async def _load_sizes(self, base: str, locations: set[str]) -> None:
+        """Fetch ``vmSizes`` for locations not seen before; a failure leaves them unknown."""
+        missing = sorted(loc for loc in locations - set(self._sizes) if loc)
+
+        async def one(location: str) -> None:
+            url = f"{base}/Microsoft.Compute/locations/{location}/vmSizes"
+            try:
+                body = await self._api.get_json(url, {"api-version": self._api_version})
+            except ProviderError as exc:
+                log.warning("azure: sizes of %s unknown: %s", location, exc)
+                return
+            self._sizes[location] = vm_sizes(body)
+
+        await asyncio.gather(*(one(location) for location in missing))
 
     async def _pages(self, path: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -207,7 +248,7 @@ class AzureProvider(Provider):
         while url:
             page = await self._api.get_json(url, query)
             if not isinstance(page, dict) or not isinstance(page.get("value"), list):
-                raise ProviderError("azure: the VM list answered without a value list")
+                raise ProviderError(f"azure: GET {path} answered without a value list")
             items.extend(v for v in page["value"] if isinstance(v, dict))
             url = page.get("nextLink") or None
             query = None  # a nextLink carries its own query string
@@ -232,7 +273,7 @@ class AzureProvider(Provider):
         gate = asyncio.Semaphore(self._concurrency)
         params = {
             "api-version": self._metrics_version,
-            "metricnames": ",".join(_METRICS),
+            "metricnames": ",".join(METRICS),
             "timespan": f"{_iso(start)}/{_iso(end)}",
             "interval": "PT5M",
             "aggregation": "Average",
@@ -243,7 +284,7 @@ class AzureProvider(Provider):
                 body = await self._api.get_json(
                     f"{instance.id}/providers/Microsoft.Insights/metrics", params
                 )
-            return _metric_points(instance.id, body)
+            return metric_points(instance.id, body)
 
         mine = [i for i in instances if i.provider == self.name and i.id.startswith("/")]
         results = await asyncio.gather(*(one(i) for i in mine))
@@ -252,75 +293,3 @@ class AzureProvider(Provider):
 
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    """``value`` when it is a JSON object, else an empty one: wire data may omit anything."""
-    return value if isinstance(value, dict) else {}
-
-
-def _status_codes(view: Mapping[str, Any]) -> list[str] | None:
-    """The ``code`` of every instance-view status, or None when the view has none."""
-    statuses = _mapping(_mapping(view.get("properties")).get("instanceView")).get("statuses")
-    if not isinstance(statuses, list):
-        return None
-    return [str(s["code"]) for s in statuses if isinstance(s, dict) and s.get("code")]
-
-
-def _instance(
-    vm: Mapping[str, Any], codes: list[str] | None, subscription: str, now: datetime
-) -> Instance:
-    properties = _mapping(vm.get("properties"))
-    power = provisioning = None
-    for code in codes or []:
-        kind, _, value = code.partition("/")
-        if kind == "PowerState":
-            power = value
-        elif kind == "ProvisioningState":
-            provisioning = value
-    if provisioning is None and properties.get("provisioningState"):
-        provisioning = str(properties["provisioningState"])
-    state, substate = azure_state(power, provisioning)
-    raw = [f"PowerState/{power}"] if power else []
-    raw += [f"ProvisioningState/{provisioning}"] if provisioning else []
-    size = _mapping(properties.get("hardwareProfile")).get("vmSize")
-    zones = vm.get("zones")
-    tags = vm.get("tags")
-    created = properties.get("timeCreated")
-    try:
-        created_at = parse_time(created) if isinstance(created, str) else None
-    except ValueError:
-        created_at = None
-    return Instance(
-        provider="azure",
-        id=str(vm.get("id") or ""),
-        name=str(vm.get("name") or vm.get("id") or ""),
-        state=state,
-        raw_state=",".join(raw),
-        substate=substate,
-        account=subscription,
-        region=str(vm.get("location") or "") or None,
-        zone=str(zones[0]) if isinstance(zones, list) and zones else None,
-        size=str(size) if size else None,
-        tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
-        created_at=created_at,
-        updated_at=now,
-    )
-
-
-def _metric_points(instance_id: str, body: Any) -> list[MetricPoint]:
-    points: list[MetricPoint] = []
-    for metric in _mapping(body).get("value") or []:
-        name = _mapping(_mapping(metric).get("name")).get("value")
-        ours = _METRICS.get(name) if isinstance(name, str) else None
-        if ours is None:
-            continue
-        for series in metric.get("timeseries") or []:
-            for datum in _mapping(series).get("data") or []:
-                average = _mapping(datum).get("average")
-                if not isinstance(average, int | float) or "timeStamp" not in datum:
-                    continue  # no data in that interval (a stopped VM, a metric lag)
-                value = 100.0 - average if ours == "mem_percent" else float(average)
-                ts = parse_time(str(datum["timeStamp"]))
-                points.append(MetricPoint(instance_id, ours, "percent", ts, value, "azure"))
-    return points

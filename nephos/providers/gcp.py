@@ -2,7 +2,9 @@
 
 Plain REST over httpx with an OAuth bearer token from google-auth (application default
 credentials, refreshed in a thread), or from an injected credentials object in tests.
-Memory needs the Ops Agent in the guest and is not read here.
+vCPUs and memory come from ``machineTypes.get`` once per type (cached). Memory use needs the
+Ops Agent in the guest and is not read here. Parsing lives in
+:mod:`nephos.providers.gcp_parse`.
 """
 
 from __future__ import annotations
@@ -19,8 +21,18 @@ import httpx
 
 from nephos.clock import Clock
 from nephos.errors import ProviderError
-from nephos.model import Instance, InstanceState, MetricPoint, parse_time
+from nephos.model import Instance, MetricPoint
 from nephos.providers.base import Provider
+from nephos.providers.gcp_parse import (
+    SizeShape,
+    cpu_points,
+    custom_shape,
+    gcp_state,
+    instance_from_api,
+    last_segment,
+    machine_type_shape,
+    rate_limited,
+)
 from nephos.providers.http_client import ApiClient, RetryPolicy, seconds
 from nephos.providers.options import OptionReader
 
@@ -46,40 +58,6 @@ _OPTIONS = (
     "timeout",
     "max_attempts",
 )
-
-_STATES: dict[str, tuple[InstanceState, str | None]] = {
-    "PENDING": (InstanceState.PENDING, None),
-    "PROVISIONING": (InstanceState.PENDING, None),
-    "STAGING": (InstanceState.PENDING, None),
-    "RUNNING": (InstanceState.RUNNING, None),
-    "STOPPING": (InstanceState.STOPPING, None),
-    "PENDING_STOP": (InstanceState.STOPPING, None),
-    "STOPPED": (InstanceState.STOPPED, None),
-    # A VM that a user stopped shows TERMINATED: it still exists and can be started again.
-    "TERMINATED": (InstanceState.STOPPED, None),
-    "SUSPENDING": (InstanceState.SUSPENDED, "suspending"),
-    "SUSPENDED": (InstanceState.SUSPENDED, None),
-    "REPAIRING": (InstanceState.MAINTENANCE, None),
-    "DEPROVISIONING": (InstanceState.TERMINATING, None),
-}
-
-
-def gcp_state(status: str) -> tuple[InstanceState, str | None]:
-    """The normalised state and substate of a Compute Engine ``status``; unmapped is UNKNOWN."""
-    return _STATES.get(status, (InstanceState.UNKNOWN, None))
-
-
-def _rate_limited(response: httpx.Response) -> bool:
-    """Whether a 403 is Compute's per-minute quota (worth retrying) rather than a refusal."""
-    if response.status_code != 403:
-        return False
-    try:
-        errors = response.json()["error"]["errors"]
-    except (ValueError, KeyError, TypeError):
-        return False
-    return isinstance(errors, list) and any(
-        isinstance(e, dict) and e.get("reason") in _RATE_LIMIT_REASONS for e in errors
-    )
 
 
 class GcpProvider(Provider):
@@ -116,6 +94,7 @@ class GcpProvider(Provider):
         self._credentials = credentials
         self._static_token = str(options.get("access_token") or "")
         self._max_results = int(options.get("max_results") or 500)
+        self._machine_types: dict[str, SizeShape] = {}
         self._project: str | None = options.get("project") or None
         self._token_lock = asyncio.Lock()
         common: dict[str, Any] = {
@@ -125,7 +104,7 @@ class GcpProvider(Provider):
             "auth_hint": "check the application default credentials and their roles",
             "retry": RetryPolicy(attempts=int(options.get("max_attempts") or 5)),
             "timeout": seconds(options.get("timeout"), 30.0),
-            "retryable": _rate_limited,
+            "retryable": rate_limited,
             "transport": transport,
         }
         self._compute = ApiClient("gcp", str(options.get("base_url") or DEFAULT_BASE_URL), **common)
@@ -200,9 +179,8 @@ class GcpProvider(Provider):
                 shape that is not an aggregated list.
         """
         project = await self._project_id()
-        now = self.clock.now()
         url = f"/compute/v1/projects/{project}/aggregated/instances"
-        instances: list[Instance] = []
+        items: list[dict[str, Any]] = []
         seen: set[str] = set()
         token = ""
         while True:
@@ -218,16 +196,45 @@ class GcpProvider(Provider):
             for scoped in page.get("items", {}).values():
                 for item in scoped.get("instances", []) if isinstance(scoped, dict) else []:
                     if isinstance(item, dict):
-                        instances.append(_instance(item, project, now))
+                        items.append(item)
             for zone in page.get("unreachables", []) or []:
                 log.warning("gcp: %s was unreachable; its instances are missing", zone)
             token = page.get("nextPageToken") or ""
             if not token:
-                return instances
+                break
             if token in seen:
                 log.warning("gcp: the API repeated a page token; stopping the listing there")
-                return instances
+                break
             seen.add(token)
+        await self._load_machine_types(project, items)
+        now = self.clock.now()
+        return [instance_from_api(item, project, self._shape(item), now) for item in items]
+
+    def _shape(self, item: Mapping[str, Any]) -> SizeShape:
+        name = last_segment(item.get("machineType"))
+        return (
+            custom_shape(name) if "custom-" in name else self._machine_types.get(name, (None, None))
+        )
+
+    async def _load_machine_types(self, project: str, items: list[dict[str, Any]]) -> None:
+        """Fetch each predefined machine type not seen before (custom ones spell their size).
+
+        A type that cannot be read is logged and left unknown; the listing goes on.
+        """
+        zone_of: dict[str, str] = {}
+        for item in items:
+            name = last_segment(item.get("machineType"))
+            if name and "custom-" not in name and name not in self._machine_types:
+                zone_of.setdefault(name, last_segment(item.get("zone")))
+
+        async def one(name: str, zone: str) -> None:
+            url = f"/compute/v1/projects/{project}/zones/{zone}/machineTypes/{name}"
+            try:
+                self._machine_types[name] = machine_type_shape(await self._compute.get_json(url))
+            except ProviderError as exc:
+                log.warning("gcp: size of machine type %s unknown: %s", name, exc)
+
+        await asyncio.gather(*(one(name, zone) for name, zone in zone_of.items()))
 
     async def fetch_metrics(
         self, instances: Sequence[Instance], *, start: datetime, end: datetime
@@ -260,7 +267,7 @@ class GcpProvider(Provider):
             if not isinstance(page, dict):
                 raise ProviderError("gcp: timeSeries.list answered something other than an object")
             for series in page.get("timeSeries") or []:
-                points.extend(_cpu_points(series, wanted))
+                points.extend(cpu_points(series, wanted))
             token = str(page.get("nextPageToken") or "")
             if not token or token in seen:
                 return points
@@ -282,75 +289,3 @@ def _refresh(creds: Any) -> None:
 
 def _rfc3339(when: datetime) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _last_segment(url: Any) -> str:
-    return url.rsplit("/", 1)[-1] if isinstance(url, str) else ""
-
-
-def _custom_shape(machine_type: str) -> tuple[int | None, int | None]:
-    """vCPUs and memory of a custom machine type, which spell them in their name."""
-    match = _CUSTOM_TYPE.search(machine_type)
-    return (int(match[1]), int(match[2])) if match else (None, None)
-
-
-def _instance(item: Mapping[str, Any], project: str, now: datetime) -> Instance:
-    status = str(item.get("status") or "")
-    state, substate = gcp_state(status)
-    zone = _last_segment(item.get("zone"))
-    size = _last_segment(item.get("machineType"))
-    vcpus, memory_mb = _custom_shape(size)
-    private: list[str] = []
-    public: list[str] = []
-    for nic in item.get("networkInterfaces") or []:
-        if not isinstance(nic, dict):
-            continue
-        if nic.get("networkIP"):
-            private.append(str(nic["networkIP"]))
-        public.extend(
-            str(c["natIP"])
-            for c in nic.get("accessConfigs") or []
-            if isinstance(c, dict) and c.get("natIP")
-        )
-    labels = item.get("labels")
-    created = item.get("creationTimestamp")
-    try:
-        created_at = parse_time(created) if isinstance(created, str) else None
-    except ValueError:
-        created_at = None
-    return Instance(
-        provider="gcp",
-        id=str(item.get("id") or ""),
-        name=str(item.get("name") or item.get("id") or ""),
-        state=state,
-        raw_state=status,
-        substate=substate,
-        account=project,
-        region=zone.rsplit("-", 1)[0] if "-" in zone else zone or None,
-        zone=zone or None,
-        public_ips=tuple(public),
-        private_ips=tuple(private),
-        size=size or None,
-        vcpus=vcpus,
-        memory_mb=memory_mb,
-        tags={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
-        created_at=created_at,
-        updated_at=now,
-    )
-
-
-def _cpu_points(series: Any, wanted: set[str]) -> list[MetricPoint]:
-    if not isinstance(series, dict):
-        return []
-    instance_id = str(((series.get("resource") or {}).get("labels") or {}).get("instance_id", ""))
-    if instance_id not in wanted:
-        return []
-    points: list[MetricPoint] = []
-    for point in series.get("points") or []:
-        try:
-            ts = parse_time(point["interval"]["endTime"])
-            value = float(point["value"]["doubleValue"])
-        except (KeyError, TypeError, ValueError):
-            continue  # a point without a time or a double: skip it, keep the series
-        points.append(MetricPoint(instance_id, "cpu_percent", "percent", ts, value * 100, "gcp"))
-    return points

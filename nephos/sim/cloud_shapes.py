@@ -19,9 +19,14 @@ __all__ = [
     "GOOGLE_COMPUTE",
     "azure_metrics_body",
     "azure_model",
+    "azure_nic",
+    "azure_public_ip",
     "azure_view",
+    "azure_vm_size",
+    "forbidden",
     "gcp_cpu_series",
     "gcp_instance",
+    "gcp_machine_type",
     "gcp_warning",
     "not_found",
     "rfc3339",
@@ -71,6 +76,18 @@ def unauthorized(provider: str) -> Any:
         message = "Request had invalid authentication credentials."
         return {"error": {"code": 401, "message": message, "status": "UNAUTHENTICATED"}}
     return {"error": {"code": "InvalidAuthenticationToken", "message": "The token is invalid."}}
+
+
+def forbidden(provider: str, path: str) -> Any:
+    """The provider's answer to a caller whose role lacks the permission for ``path``."""
+    if provider == "vultr":
+        return {"error": "Unauthorized IP address.", "status": 403}
+    if provider == "gcp":
+        message = f"Required permission missing for '{path}'"
+        errors = [{"message": message, "domain": "global", "reason": "forbidden"}]
+        return {"error": {"code": 403, "message": message, "errors": errors}}
+    message = f"The client does not have authorization to perform a read over scope '{path}'."
+    return {"error": {"code": "AuthorizationFailed", "message": message}}
 
 
 def not_found(provider: str) -> Any:
@@ -248,3 +265,79 @@ def azure_metrics_body(
         "namespace": "Microsoft.Compute/virtualMachines",
         "resourceregion": i.region,
     }
+
+
+def gcp_machine_type(i: CloudInstance, project: str) -> dict[str, Any]:
+    """A ``machineTypes.get`` answer whose shape is the one ``i`` runs on."""
+    zone_url = f"{GOOGLE_COMPUTE}/projects/{project}/zones/{i.region}"
+    return {
+        "kind": "compute#machineType",
+        "id": str(abs(hash(i.size)) % 10**12),
+        "name": i.size,
+        "description": f"{i.vcpus} vCPUs, {i.memory_mb / 1024:g} GB RAM",
+        "guestCpus": i.vcpus,
+        "memoryMb": i.memory_mb,
+        "maximumPersistentDisks": 128,
+        "zone": i.region,
+        "selfLink": f"{zone_url}/machineTypes/{i.size}",
+        "isSharedCpu": False,
+    }
+
+
+def azure_nic(i: CloudInstance, vm_id: str) -> dict[str, Any]:
+    """The network interface of VM ``vm_id``, with its private address and public IP link."""
+    nic_id = _network_id(vm_id, "networkInterfaces", f"{i.name}-nic")
+    config: dict[str, Any] = {
+        "privateIPAddress": i.private_ip or "10.0.0.4",
+        "privateIPAllocationMethod": "Dynamic",
+        "primary": True,
+    }
+    if i.public_ip:
+        config["publicIPAddress"] = {"id": _network_id(vm_id, "publicIPAddresses", f"{i.name}-ip")}
+    return {
+        "name": f"{i.name}-nic",
+        "id": nic_id,
+        "type": "Microsoft.Network/networkInterfaces",
+        "location": i.region,
+        "properties": {
+            "provisioningState": "Succeeded",
+            "ipConfigurations": [
+                {"name": "ipconfig1", "id": f"{nic_id}/ipConfigurations/ipconfig1"}
+                | {"properties": config}
+            ],
+            "primary": True,
+            "virtualMachine": {"id": vm_id},
+        },
+    }
+
+
+def azure_public_ip(i: CloudInstance, vm_id: str) -> dict[str, Any]:
+    """The public IP address resource attached to ``i``'s network interface."""
+    return {
+        "name": f"{i.name}-ip",
+        "id": _network_id(vm_id, "publicIPAddresses", f"{i.name}-ip"),
+        "type": "Microsoft.Network/publicIPAddresses",
+        "location": i.region,
+        "properties": {
+            "ipAddress": i.public_ip,
+            "publicIPAllocationMethod": "Static",
+            "publicIPAddressVersion": "IPv4",
+        },
+    }
+
+
+def azure_vm_size(i: CloudInstance) -> dict[str, Any]:
+    """One entry of a location's ``vmSizes`` list: the size ``i`` runs on."""
+    return {
+        "name": i.size,
+        "numberOfCores": i.vcpus,
+        "memoryInMB": i.memory_mb,
+        "maxDataDiskCount": 4,
+        "osDiskSizeInMB": 1047552,
+        "resourceDiskSizeInMB": 8192,
+    }
+
+
+def _network_id(vm_id: str, kind: str, name: str) -> str:
+    group = vm_id.split("/providers/", 1)[0]
+    return f"{group}/providers/Microsoft.Network/{kind}/{name}"

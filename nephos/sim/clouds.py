@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import base64
 from collections import defaultdict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -112,6 +112,7 @@ class CloudSim:
         self.gcp_empty_zones = ("asia-east1-a", "europe-west1-b")
         self.requests: list[SimRequest] = []
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self._forbidden: dict[str, list[str]] = defaultdict(list)
         self._http = HttpSim(host=host, clock=self.clock, fallback=self._handle)
 
     # ------------------------------------------------------------------ lifecycle
@@ -173,6 +174,14 @@ class CloudSim:
         """Answer the next ``times`` requests to ``provider`` with ``fault``."""
         self._faults[provider].extend([fault] * times)
 
+    def forbid(self, provider: str, path_part: str) -> None:
+        """Answer 403 to every ``provider`` request whose path contains ``path_part``.
+
+        It stands for a role that lacks one permission, e.g. ``forbid("azure",
+        "Microsoft.Network")`` for a reader of compute only.
+        """
+        self._forbidden[provider].append(path_part.lower())
+
     def rate_limit(self, provider: str, retry_after: str | None = "1", times: int = 1) -> None:
         """Queue the provider's own rate-limit answer (GCP: 403 ``rateLimitExceeded``)."""
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
@@ -225,6 +234,8 @@ class CloudSim:
     ) -> tuple[int, Any, Mapping[str, str]]:
         if request.headers.get("Authorization") != f"Bearer {token}":
             return 401, shapes.unauthorized(provider), {}
+        if any(part in request.path.lower() for part in self._forbidden[provider]):
+            return 403, shapes.forbidden(provider, request.path), {}
         if self._faults[provider]:
             fault = self._faults[provider].popleft()
             return fault.status, fault.body, fault.headers
@@ -239,9 +250,21 @@ class CloudSim:
                 return 200, self._gcp_page(query), {}
             if parts == ["v3", "projects", project, "timeSeries"]:
                 return 200, self._gcp_series(query), {}
+            if parts[:5] == ["compute", "v1", "projects", project, "zones"] and len(parts) == 8:
+                return self._gcp_machine_type(parts[7])
         elif provider == "azure" and lower[1] == self.azure_subscription.lower():
             if lower[2:] == ["providers", "microsoft.compute", "virtualmachines"]:
-                return 200, self._azure_page(request, query), {}
+                status_only = query.get("statusOnly", "").lower() == "true"
+                build = self._azure_view if status_only else self._azure_model
+                return 200, self._azure_page(request, query, build), {}
+            if lower[2:] == ["providers", "microsoft.network", "networkinterfaces"]:
+                return 200, self._azure_page(request, query, self._azure_nic), {}
+            if lower[2:] == ["providers", "microsoft.network", "publicipaddresses"]:
+                return 200, self._azure_page(request, query, self._azure_public_ip), {}
+            if lower[2:5] == ["providers", "microsoft.compute", "locations"] and lower[6:] == [
+                "vmsizes"
+            ]:
+                return 200, self._azure_sizes(lower[5]), {}
             if lower[-3:] == ["providers", "microsoft.insights", "metrics"]:
                 return self._azure_metrics("/" + "/".join(lower[:-3]), query)
         return 404, shapes.not_found(provider), {}
@@ -322,18 +345,40 @@ class CloudSim:
             page["nextPageToken"] = _token(offset + size)
         return page
 
-    def _azure_page(self, request: web.Request, query: Mapping[str, str]) -> dict[str, Any]:
-        live = self.fleet.of("azure")
-        status_only = query.get("statusOnly", "").lower() == "true"
+    def _gcp_machine_type(self, name: str) -> tuple[int, Any, Mapping[str, str]]:
+        for i in self.fleet.of("gcp"):
+            if i.size == name:
+                return 200, shapes.gcp_machine_type(i, self.gcp_project), {}
+        return 404, shapes.not_found("gcp"), {}
+
+    def _azure_model(self, i: CloudInstance) -> dict[str, Any] | None:
+        return shapes.azure_model(i, self.azure_id(i))
+
+    def _azure_view(self, i: CloudInstance) -> dict[str, Any] | None:
+        return shapes.azure_view(i, self.azure_id(i, status_case=True))
+
+    def _azure_nic(self, i: CloudInstance) -> dict[str, Any] | None:
+        # The NIC names its VM in the casing of the status views: the join must ignore case.
+        return shapes.azure_nic(i, self.azure_id(i, status_case=True))
+
+    def _azure_public_ip(self, i: CloudInstance) -> dict[str, Any] | None:
+        return shapes.azure_public_ip(i, self.azure_id(i)) if i.public_ip else None
+
+    def _azure_sizes(self, location: str) -> dict[str, Any]:
+        sizes = {i.size: i for i in self.fleet.of("azure") if i.region.lower() == location}
+        return {"value": [shapes.azure_vm_size(i) for i in sizes.values()]}
+
+    def _azure_page(
+        self,
+        request: web.Request,
+        query: Mapping[str, str],
+        build: Callable[[CloudInstance], dict[str, Any] | None],
+    ) -> dict[str, Any]:
+        built = [build(i) for i in self.fleet.of("azure")]
+        live = [item for item in built if item is not None]
         start = int(query.get("$skiptoken", "0") or 0)
         end = start + self.azure_page_size
-        value = [
-            shapes.azure_view(i, self.azure_id(i, status_case=True))
-            if status_only
-            else shapes.azure_model(i, self.azure_id(i))
-            for i in live[start:end]
-        ]
-        page: dict[str, Any] = {"value": value}
+        page: dict[str, Any] = {"value": live[start:end]}
         if end < len(live):
             nxt = URL(self._http.base_url + request.path).with_query({**query, "$skiptoken": end})
             page["nextLink"] = str(nxt)
