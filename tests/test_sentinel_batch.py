@@ -38,6 +38,9 @@ class Sink:
     async def after(self, target: Target, result: CheckResult) -> None:
         self.log.append(("after", [result.target]))
 
+    async def done(self) -> None:
+        self.log.append(("done", []))
+
 
 async def test_results_wait_for_the_interval_then_go_out_as_one_write() -> None:
     clock, sink = ManualClock(), Sink()
@@ -77,3 +80,18 @@ async def test_flush_writes_what_is_left_without_the_loop() -> None:
     batcher.add(TARGET, _result(clock.now(), 0))
     await batcher.flush()
     assert sink.log == [("write", ["t0"]), ("after", ["t0"])]
+
+
+async def test_done_runs_once_per_batch_after_every_result_was_handed_on() -> None:
+    clock, sink = ManualClock(), Sink()
+    batcher = ResultBatcher(sink.write, sink.after, clock=clock, size=2, done=sink.done)
+    for n in range(3):
+        batcher.add(TARGET, _result(clock.now(), n))
+    await batcher.flush()
+    assert sink.log == [
+        ("write", ["t0", "t1", "t2"]),
+        ("after", ["t0"]),
+        ("after", ["t1"]),
+        ("after", ["t2"]),
+        ("done", []),
+    ]

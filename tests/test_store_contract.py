@@ -397,6 +397,20 @@ async def test_set_state_rejects_a_value_that_is_not_json(hot_store: HotStore) -
         await hot_store.set_state("bad", {1, 2})
 
 
+async def test_many_states_are_written_and_read_together(hot_store: HotStore) -> None:
+    await hot_store.set_state("k0", "old")
+    values = {f"k{i}": {"n": i} for i in range(1200)}  # more keys than one query reads
+    await hot_store.set_states(values)
+    await hot_store.set_states({})
+    found = await hot_store.get_states([*values, "missing", "k0"])
+    assert found == values
+
+
+async def test_set_states_rejects_a_value_that_is_not_json(hot_store: HotStore) -> None:
+    with pytest.raises(StoreError):
+        await hot_store.set_states({"fine": 1, "bad": {1, 2}})
+
+
 # --------------------------------------------------------------------------- retention
 
 

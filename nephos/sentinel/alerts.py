@@ -5,16 +5,16 @@ resolve it; reminders repeat while it fires unacknowledged. Flapping targets get
 ``flapping`` message instead of one per flip; maintenance windows and root-cause suppression
 keep recording but mute. Certificates nearing expiry get one reminder per threshold. Counters,
 flap history and sent reminders live in the store's key-value state, so a restart mid-incident
-neither repeats nor forgets anything. Words for titles and messages live in ``alert_text``.
+neither repeats nor forgets anything (``alert_state`` keeps them). Words for titles and messages
+live in ``alert_text``.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from nephos.clock import Clock
 from nephos.config.types import SentinelConfig
@@ -32,7 +32,8 @@ from nephos.notify.dispatch import Dispatcher
 from nephos.sentinel import alert_text
 from nephos.sentinel.alert_certs import CertificateReminders
 from nephos.sentinel.alert_ledger import AlertLedger, Step, close, emit, mute_reason
-from nephos.sentinel.flapping import FlapDetector, FlapVerdict
+from nephos.sentinel.alert_state import Counters, TargetStates
+from nephos.sentinel.flapping import FlapVerdict
 from nephos.sentinel.maintenance import in_maintenance
 from nephos.store.base import HotStore
 
@@ -41,7 +42,6 @@ __all__ = ["AlertBook", "RootCause", "rule_dedup_key"]
 RootCause = Callable[[Target], Alert | None]
 """Given a target, the open alert that explains its failure (e.g. its instance is down)."""
 
-_STATE_PREFIX = "alertbook:"
 _REFRESH = timedelta(seconds=30)  # how stale the cache of open alerts may get
 
 
@@ -55,25 +55,6 @@ def rule_dedup_key(target: str, rule_index: int) -> str:
     return f"{target}|{rule_index}|down"
 
 
-@dataclass(slots=True)
-class _Counters:
-    failures: int = 0
-    successes: int = 0
-
-
-@dataclass(slots=True)
-class _TargetState:
-    flap: FlapDetector
-    counters: dict[int, _Counters] = field(default_factory=dict)
-    saved: dict[str, Any] | None = None  # the last snapshot written, to skip no-op writes
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "flap": self.flap.to_state(),
-            "counters": {str(i): [c.failures, c.successes] for i, c in self.counters.items()},
-        }
-
-
 @dataclass(frozen=True, slots=True)
 class _Observation:
     """Everything one rule needs to judge one result."""
@@ -83,7 +64,7 @@ class _Observation:
     result: CheckResult
     index: int
     rule: AlertRule
-    counters: _Counters
+    counters: Counters
     verdict: FlapVerdict
     muted: bool
     root: Alert | None
@@ -120,6 +101,7 @@ class AlertBook:
         settings: SentinelConfig,
         rng: random.Random | None = None,
         root_cause: RootCause | None = None,
+        batch_state: bool = False,
     ) -> None:
         """Create an empty book; call :meth:`load` (or just :meth:`observe`) to restore state.
 
@@ -131,6 +113,9 @@ class AlertBook:
             rng: randomness for alert ids.
             root_cause: finds the alert that explains a target's failure; alerts it explains
                 are marked ``suppressed_by`` and not notified.
+            batch_state: keep changed per-target state in memory until :meth:`flush_state`
+                (the sentinel flushes once per batch of results) instead of writing it on
+                every result.
         """
         self._store = store
         self._clock = clock
@@ -140,7 +125,7 @@ class AlertBook:
         self._certificates = CertificateReminders(
             self._ledger, store, settings.certificate_reminders
         )
-        self._targets: dict[str, _TargetState] = {}
+        self._states = TargetStates(store, settings, deferred=batch_state)
         self._loaded_at: datetime | None = None
 
     # ------------------------------------------------------------------ state
@@ -162,24 +147,32 @@ class AlertBook:
         # Resolved elsewhere while still failing: count again from zero rather than reopen at
         # the very next failure.
         index = alert.facts.get("rule_index")
-        state = self._targets.get(alert.target)
+        state = self._states.cached(alert.target)
         if state is not None and isinstance(index, int) and index in state.counters:
             state.counters[index].failures = 0
 
-    async def _target_state(self, name: str) -> _TargetState:
-        state = self._targets.get(name)
-        if state is None:
-            s = self._settings
-            state = _TargetState(FlapDetector(s.flap_window, s.flap_threshold))
-            saved = await self._store.get_state(f"{_STATE_PREFIX}target:{name}")
-            if isinstance(saved, Mapping):
-                state.flap.restore(saved.get("flap"))
-                for index, pair in dict(saved.get("counters") or {}).items():
-                    if isinstance(pair, list) and len(pair) == 2:
-                        state.counters[int(index)] = _Counters(int(pair[0]), int(pair[1]))
-                state.saved = state.snapshot()
-            self._targets[name] = state
-        return state
+    async def prefetch(self, targets: Iterable[str]) -> None:
+        """Read the stored state of every target in ``targets`` not seen yet, in one go.
+
+        Raises:
+            StoreError: the store could not be read.
+        """
+        await self._states.prefetch(targets)
+
+    @property
+    def pending_state(self) -> int:
+        """Targets whose changed state waits for :meth:`flush_state` (with ``batch_state``)."""
+        return self._states.pending
+
+    async def flush_state(self) -> None:
+        """Write the per-target state that changed since the last flush, in one transaction.
+
+        Only needed with ``batch_state``; failed writes stay queued for the next flush.
+
+        Raises:
+            StoreError: the store could not be written (StoreUnavailable: try again later).
+        """
+        await self._states.flush()
 
     def is_flapping(self, target_name: str) -> bool:
         """Whether ``target_name`` is currently flapping.
@@ -187,7 +180,7 @@ class AlertBook:
         Args:
             target_name: the target's name.
         """
-        state = self._targets.get(target_name)
+        state = self._states.cached(target_name)
         return state is not None and state.flap.flapping
 
     def open_alerts(self) -> list[Alert]:
@@ -219,7 +212,7 @@ class AlertBook:
             await self.load()
         if result.sentinel_offline:
             return []
-        state = await self._target_state(target.name)
+        state = await self._states.get(target.name)
         verdict = state.flap.record(result.health)
         muted = in_maintenance(self._settings.maintenance, now) or in_maintenance(
             target.maintenance, now
@@ -229,7 +222,7 @@ class AlertBook:
         recent = tuple(state.flap.history)
         changed: list[Alert] = []
         for index, rule in enumerate(self._rules(target)):
-            counters = state.counters.setdefault(index, _Counters())
+            counters = state.counters.setdefault(index, Counters())
             step = _Observation(
                 now, target, result, index, rule, counters, verdict, muted, root, recent
             )
@@ -247,10 +240,7 @@ class AlertBook:
         changed.extend(
             await self._certificates.observe(target, result, now, muted=muted, notify=notify)
         )
-        snapshot = state.snapshot()
-        if snapshot != state.saved:
-            await self._store.set_state(f"{_STATE_PREFIX}target:{target.name}", snapshot)
-            state.saved = snapshot
+        await self._states.save(target.name, state)
         return changed
 
     async def _observe_rule(self, step: _Observation) -> Alert | None:

@@ -16,6 +16,7 @@ __all__ = ["ResultBatcher"]
 
 WriteFn = Callable[[list[CheckResult]], Awaitable[None]]
 AfterFn = Callable[[Target, CheckResult], Awaitable[None]]
+DoneFn = Callable[[], Awaitable[None]]
 
 
 class ResultBatcher:
@@ -24,6 +25,8 @@ class ResultBatcher:
     Args:
         write: writes one batch (it must not raise for a store outage: it spools).
         after: awaited for each result of a batch once the batch was written, in order.
+        done: awaited once per batch after every result was handed on (the sentinel writes
+            the alert book's changed state there, once per batch rather than per result).
         clock: paces the batches.
         interval: seconds a result may wait for company before its batch is written.
         size: a batch is written at once when it holds this many results.
@@ -37,9 +40,11 @@ class ResultBatcher:
         clock: Clock,
         interval: float = 0.1,
         size: int = 500,
+        done: DoneFn | None = None,
     ) -> None:
         self._write = write
         self._after = after
+        self._done = done
         self._clock = clock
         self._interval = interval
         self._size = size
@@ -78,6 +83,8 @@ class ResultBatcher:
                 await self._write([result for _, result in batch])
                 for target, result in batch:
                     await self._after(target, result)
+                if self._done is not None:
+                    await self._done()
 
     async def _full_or_timeout(self) -> None:
         full = asyncio.ensure_future(self._full.wait())

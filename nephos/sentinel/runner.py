@@ -1,10 +1,10 @@
 """The sentinel: the schedule, the probes, judgement, storage, alerts and reload, wired together.
 
 Per check: the scheduler starts it, the probe set observes, ``classify`` judges, the
-connectivity guard marks results taken while offline, flapping is marked, and the result joins
-a batch. A batch is written every ~100 ms (or at 500 results) through the spooling writer;
-then the alert book sees each result and the observer gets the events. Output for people lives
-in the CLI; the schedule itself in ``scheduler.py``.
+connectivity guard marks results taken while offline, flapping is marked, and the result goes
+to the recorder (``recording.py``: batched writes, the alert book, events). Output for people
+lives in the CLI; the schedule itself in ``scheduler.py``; what runs alongside (metrics, hub,
+retention, signals) in ``services.py``.
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ from typing import TYPE_CHECKING
 
 from nephos.clock import Clock
 from nephos.config.types import Config, HubConfig
-from nephos.errors import ConfigError, NephosError, StoreError
+from nephos.errors import ConfigError
 from nephos.model import CheckResult, Health, Target
 from nephos.notify.dispatch import Dispatcher
 from nephos.probes.base import Observation
 from nephos.probes.classify import classify, compile_conditions
 from nephos.probes.registry import ProbeSet
 from nephos.sentinel.alerts import AlertBook
-from nephos.sentinel.batch import ResultBatcher
-from nephos.sentinel.events import AlertEvent, CheckEvent, EventSink, SentinelEvent
+from nephos.sentinel.events import EventSink
 from nephos.sentinel.guard import ConnectivityGuard
 from nephos.sentinel.metrics import SentinelMetrics, SentinelStats
+from nephos.sentinel.recording import ResultRecorder
 from nephos.sentinel.scheduler import Scheduler
 from nephos.sentinel.services import (
     PURGE_EVERY,
@@ -39,7 +39,6 @@ from nephos.sentinel.services import (
     stop_signals,
 )
 from nephos.store.base import HotStore
-from nephos.store.spool import SpoolingWriter, spool_dir_for
 
 if TYPE_CHECKING:
     from nephos.config.reload import ConfigWatcher
@@ -83,15 +82,16 @@ class Sentinel:
         self._clock = clock
         self._probes = probes or ProbeSet()
         self._owns_probes = probes is None
-        self._on_event = on_event
         self._store = store
         self._dispatcher = Dispatcher(config.notifiers, clock=clock)
-        self._book = AlertBook(store, self._dispatcher, clock=clock, settings=config.sentinel)
-        self._writer = SpoolingWriter(
+        self._recorder = ResultRecorder(
             store,
-            spool_dir_for(config.storage.hot),
-            max_bytes=config.storage.hot.spool_max_bytes,
+            config.storage.hot,
             clock=clock,
+            book=self._new_book(config, self._dispatcher),
+            on_event=on_event,
+            batch_interval=batch_interval,
+            batch_size=batch_size,
         )
         self._guard = ConnectivityGuard.for_targets(
             config.targets, clock=clock, all_fail=config.sentinel.offline_when_all_fail
@@ -109,22 +109,11 @@ class Sentinel:
             on_timeout=self._timed_out,
             on_start=lambda _target, jitter: self.metrics.observe_jitter(jitter),
         )
-        self._targets = {t.name: t for t in config.targets}
-        self._latest: dict[str, CheckResult] = {}
-        self._batcher = ResultBatcher(
-            self._write_batch,
-            self._after_write,
-            clock=clock,
-            interval=batch_interval,
-            size=batch_size,
-        )
-        self._spooled = 0
+        self._recorder.tracked = {t.name for t in config.targets}
         self._started = False
         self._stopping = False
         self.metrics_port: int | None = None
         """The port metrics are served on while :meth:`run` runs (None: not served)."""
-        self.hub: Hub | None = None
-        """The live-stream hub served while :meth:`run` runs with ``serve`` (else None)."""
         self.serving = asyncio.Event()
         """Set once :meth:`run` has its metrics server and hub up and starts the schedule."""
 
@@ -143,15 +132,20 @@ class Sentinel:
     @property
     def alert_book(self) -> AlertBook:
         """The alert book."""
-        return self._book
+        return self._recorder.book
+
+    @property
+    def hub(self) -> Hub | None:
+        """The live-stream hub served while :meth:`run` runs with ``serve`` (else None)."""
+        return self._recorder.hub
 
     def latest(self) -> dict[str, CheckResult]:
         """The newest stored result of every target checked since start."""
-        return dict(self._latest)
+        return dict(self._recorder.latest)
 
     def health(self) -> Health:
         """The worst health among the newest results (healthy before any)."""
-        return Health.worst([r.health for r in self._latest.values()])
+        return Health.worst([r.health for r in self._recorder.latest.values()])
 
     # ------------------------------------------------------------------ running
 
@@ -165,8 +159,8 @@ class Sentinel:
             return
         self._started = True
         await self._probes.start()
-        await self._writer.start()
-        await self._book.load()
+        await self._recorder.writer.start()
+        await self._recorder.book.load()
 
     async def run(
         self,
@@ -209,7 +203,7 @@ class Sentinel:
 
                     registry = self.metrics.registry
                     hub = serve_hub(self._store, serve, clock=self._clock, registry=registry)
-                    self.hub = await stack.enter_async_context(hub)
+                    self._recorder.hub = await stack.enter_async_context(hub)
                 stack.push_async_callback(self.close)
                 if port is not None:
                     self.metrics_port = await serve_metrics(stack, self.metrics, port)
@@ -217,7 +211,7 @@ class Sentinel:
                 if watcher is not None:
                     await watcher.start(self._config)
                     stack.push_async_callback(watcher.stop)
-                in_background(stack, self._batcher.run())
+                in_background(stack, self._recorder.batcher.run())
                 retention = self._config.storage.hot.retention
                 purge = keep_retention(self._store, retention, clock=self._clock, every=purge_every)
                 in_background(stack, purge)
@@ -228,7 +222,7 @@ class Sentinel:
             finally:
                 await stack.aclose()
                 await self.close()  # when start() or the hub failed before close was stacked
-                self.hub = None
+                self._recorder.hub = None
                 self.serving.clear()
 
     async def run_once(self) -> Health:
@@ -248,7 +242,7 @@ class Sentinel:
                     results.append(self._judge(target, obs))
 
             await asyncio.gather(*(one(t) for t in self._checked(self._config.targets)))
-            await self._batcher.flush()
+            await self._recorder.flush()
             return Health.worst([r.health for r in results])
         finally:
             await self.close()
@@ -269,10 +263,7 @@ class Sentinel:
         if not self._started:
             return
         self._started = False
-        await self._batcher.flush()
-        with contextlib.suppress(StoreError):
-            await self._writer.flush()
-        await self._writer.close()
+        await self._recorder.close()
         await self._dispatcher.drain(_DRAIN_SECONDS)
         await self._dispatcher.close()
         if self._owns_probes:
@@ -292,9 +283,9 @@ class Sentinel:
         """
         old = self._config
         self._config = config
-        self._targets = {t.name: t for t in config.targets}
-        for name in [n for n in self._latest if n not in self._targets]:
-            del self._latest[name]
+        self._recorder.tracked = names = {t.name for t in config.targets}
+        for name in [n for n in self._recorder.latest if n not in names]:
+            del self._recorder.latest[name]
             self.metrics.forget(name)
         self._guard.configure(config.targets, all_fail=config.sentinel.offline_when_all_fail)
         self._scheduler.configure(
@@ -312,12 +303,19 @@ class Sentinel:
         except ConfigError as exc:
             log.error("notifiers not reloaded, the running ones stay: %s", exc)
             return
-        book = AlertBook(self._store, dispatcher, clock=self._clock, settings=config.sentinel)
+        await self._recorder.flush_alert_state()  # the new book reads it from the store
+        book = self._new_book(config, dispatcher)
         if self._started:
             await book.load()
-        retired, self._dispatcher, self._book = self._dispatcher, dispatcher, book
+        retired, self._dispatcher, self._recorder.book = self._dispatcher, dispatcher, book
         await retired.drain(_DRAIN_SECONDS)
         await retired.close()
+
+    def _new_book(self, config: Config, dispatcher: Dispatcher) -> AlertBook:
+        # batch_state: per-target state goes to the store once per batch (_batch_done).
+        return AlertBook(
+            self._store, dispatcher, clock=self._clock, settings=config.sentinel, batch_state=True
+        )
 
     def _watcher(self) -> ConfigWatcher | None:
         from nephos.config.reload import ConfigWatcher
@@ -351,59 +349,17 @@ class Sentinel:
     def _judge(self, target: Target, obs: Observation) -> CheckResult:
         result = classify(target, obs, compile_conditions(target), now=self._clock.now())
         result = self._guard.judge(result)
-        if self._book.is_flapping(target.name):
+        if self._recorder.book.is_flapping(target.name):
             result = dataclasses.replace(result, flapping=True)
         self.metrics.observe(result)
-        self._batcher.add(target, result)
+        self._recorder.add(target, result)
         return result
-
-    # ------------------------------------------------------------------ after judging
-
-    async def _write_batch(self, results: list[CheckResult]) -> None:
-        try:
-            if not await self._writer.write_results(results):
-                self._spooled += len(results)
-            else:
-                self._committed()
-        except NephosError as exc:
-            # The spool is full or the store refused the batch: these results are lost, and
-            # the operator hears about it once per batch rather than once per result.
-            log.error("%d result(s) could not be stored: %s", len(results), exc)
-
-    async def _after_write(self, target: Target, result: CheckResult) -> None:
-        previous = self._latest.get(result.target)
-        if result.target in self._targets:
-            self._latest[result.target] = result
-        self._emit(CheckEvent(result, previous.health if previous is not None else None))
-        try:
-            alerts = await self._book.observe(target, result)
-        except NephosError as exc:
-            log.error("alert book: %s: %s", result.target, exc)
-            return
-        for alert in alerts:
-            self._emit(AlertEvent(alert))
-        if alerts:
-            self._committed()
-
-    def _committed(self) -> None:
-        """Something reached the store: wake the hub's feed rather than wait for its poll."""
-        if self.hub is not None:
-            self.hub.notify()
-
-    def _emit(self, event: SentinelEvent) -> None:
-        if self._on_event is None:
-            return
-        try:
-            self._on_event(event)
-        except Exception:
-            # An output bug must not stop checking.
-            log.exception("event observer raised")
 
     def _stats(self) -> SentinelStats:
         stats = self._dispatcher.stats
         return SentinelStats(
-            spool_pending=self._writer.pending(),
-            spooled_total=self._spooled,
+            spool_pending=self._recorder.writer.pending(),
+            spooled_total=self._recorder.spooled,
             notifications_delivered=stats.delivered,
             notifications_failed=stats.failed,
         )

@@ -9,7 +9,7 @@ blocking drivers run in a thread. Every implementation passes ``tests/test_store
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -120,6 +120,22 @@ class HotStore(abc.ABC):
     @abc.abstractmethod
     async def set_state(self, key: str, value: Any) -> None:
         """Store a JSON value under ``key``."""
+
+    async def get_states(self, keys: Sequence[str]) -> dict[str, Any]:
+        """The JSON values stored under ``keys``; keys without a value are left out.
+
+        Backends override this to read many keys at once; the default reads one by one.
+        """
+        found = {key: await self.get_state(key) for key in dict.fromkeys(keys)}
+        return {key: value for key, value in found.items() if value is not None}
+
+    async def set_states(self, values: Mapping[str, Any]) -> None:
+        """Store several JSON values, each under its key.
+
+        Backends override this to write them in one transaction; the default writes one by one.
+        """
+        for key, value in values.items():
+            await self.set_state(key, value)
 
     # ---- retention
 

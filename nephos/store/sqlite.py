@@ -12,7 +12,7 @@ import dataclasses
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 
 _OPEN_STATES = (AlertState.FIRING.value, AlertState.ACKNOWLEDGED.value)
+_KEYS_PER_QUERY = 500  # well under SQLite's limit on host parameters per statement
 
 
 class SqliteHotStore(HotStore):
@@ -393,6 +394,48 @@ class SqliteHotStore(HotStore):
                 "INSERT INTO state (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, text),
+            )
+
+        await self._db.write("store state", body)
+
+    async def get_states(self, keys: Sequence[str]) -> dict[str, Any]:
+        """The JSON values stored under ``keys``, read a page of keys per query.
+
+        Raises:
+            StoreUnavailable: the database cannot be read right now.
+            StoreError: any other database failure.
+        """
+        unique = list(dict.fromkeys(keys))
+        found: dict[str, Any] = {}
+        for start in range(0, len(unique), _KEYS_PER_QUERY):
+            page = unique[start : start + _KEYS_PER_QUERY]
+            marks = ", ".join("?" for _ in page)
+            sql = f"SELECT key, value FROM state WHERE key IN ({marks})"  # noqa: S608 - marks only
+            for key, text in await self._db.read("read state", sql, page):
+                found[key] = json.loads(text)
+        return found
+
+    async def set_states(self, values: Mapping[str, Any]) -> None:
+        """Store several JSON values in one transaction.
+
+        Raises:
+            StoreError: a value is not JSON-serialisable, or the write failed.
+            StoreUnavailable: the database is locked, full, unreadable or removed.
+        """
+        rows = []
+        for key, value in values.items():
+            try:
+                rows.append((key, dumps(value)))
+            except (TypeError, ValueError) as exc:
+                raise StoreError(f"state {key!r}: value is not JSON: {exc}") from exc
+        if not rows:
+            return
+
+        def body(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO state (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                rows,
             )
 
         await self._db.write("store state", body)
