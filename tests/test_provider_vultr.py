@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import pathlib
@@ -273,6 +274,24 @@ async def test_bandwidth_becomes_daily_in_and_out_points_inside_the_window(
     assert {(p.unit, p.provider, p.instance) for p in points} == {("bytes", "vultr", machine.id)}
     (call,) = [r for r in sim.requests if r.path.endswith("/bandwidth")]
     assert call.query == {"date_range": "3"}
+
+
+async def test_requests_stay_under_the_client_side_rate(
+    sim: CloudSim, fleet: CloudFleet, clock: SkippingClock
+) -> None:
+    add(fleet, 30)
+    # one call at a time, so that the server stamps each request before the next one waits
+    provider = vultr(sim, clock, requests_per_second=10, bandwidth_concurrency=1)
+    instances = await provider.list_instances()
+    end = clock.now()
+    await provider.fetch_metrics(instances, start=end, end=end)
+    await provider.close()
+    times = [r.at for r in sim.requests]
+    assert len(times) == 31
+    assert times[:10] == [0.0] * 10  # a burst of up to ten goes at once
+    gaps = [b - a for a, b in itertools.pairwise(times[9:])]
+    assert gaps == pytest.approx([0.1] * 21)  # then one every 0.1 s
+    assert clock.monotonic() == pytest.approx(2.1)
 
 
 async def test_the_adapter_reads_vultrs_own_published_example(clock: SkippingClock) -> None:

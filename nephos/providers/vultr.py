@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.vultr.com"
 MAX_PER_PAGE = 500
+DEFAULT_RATE = 20  # requests a second; Vultr allows 30 per originating IP
 MAX_BANDWIDTH_DAYS = 60  # the 2023 spec's maximum for date_range
 _NO_IP = ("", "0.0.0.0")  # noqa: S104 - not a bind address; Vultr reports 0.0.0.0 while an instance is pending
 _OPTIONS = (
@@ -39,6 +40,7 @@ _OPTIONS = (
     "timeout",
     "max_attempts",
     "bandwidth_concurrency",
+    "requests_per_second",
 )
 
 
@@ -76,8 +78,9 @@ class VultrProvider(Provider):
 
     Options (``providers.vultr``): ``api_key`` (required, usually ``${VULTR_API_KEY}``),
     ``base_url`` (default https://api.vultr.com), ``per_page`` (1-500, default 500),
-    ``timeout`` (per request, default 30s), ``max_attempts`` (default 5) and
-    ``bandwidth_concurrency`` (parallel bandwidth calls, default 4).
+    ``timeout`` (per request, default 30s), ``max_attempts`` (default 5),
+    ``bandwidth_concurrency`` (parallel bandwidth calls, default 4) and
+    ``requests_per_second`` (a client-side limit below Vultr's 30, default 20).
 
     Args:
         options: the options, as :meth:`validate_options` returns them.
@@ -117,6 +120,7 @@ class VultrProvider(Provider):
             retry=RetryPolicy(attempts=int(options.get("max_attempts") or 5)),
             timeout=seconds(options.get("timeout"), 30.0),
             transport=transport,
+            rate_limit=float(options.get("requests_per_second") or DEFAULT_RATE),
         )
 
     @classmethod
@@ -135,6 +139,9 @@ class VultrProvider(Provider):
             "max_attempts": reader.integer("max_attempts", 5, minimum=1, maximum=10),
             "bandwidth_concurrency": reader.integer(
                 "bandwidth_concurrency", 4, minimum=1, maximum=30
+            ),
+            "requests_per_second": reader.integer(
+                "requests_per_second", DEFAULT_RATE, minimum=1, maximum=30
             ),
         }
 
