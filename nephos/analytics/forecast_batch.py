@@ -20,7 +20,6 @@ import numpy as np
 from nephos.analytics.forecast import (
     Forecast,
     ForecastSettings,
-    SeriesKey,
     Thresholds,
     build_forecast,
     forecast_arrays,
@@ -28,6 +27,7 @@ from nephos.analytics.forecast import (
     latency_points,
     run_forecasts,
 )
+from nephos.analytics.forecast_fit import Array
 from nephos.store.base import HotStore
 from nephos.warehouse.base import Warehouse
 
@@ -141,14 +141,12 @@ async def predict_batch(
     forecasts = []
     origin = now.timestamp() / 3600.0
     for line, threshold in candidates:
-        key: SeriesKey = (line.resource, line.metric)
-        points = await warehouse.query(
-            "forecast_points", {**bounds, "resource": key[0], "metric": key[1]}
+        rows = await warehouse.query(
+            "forecast_points", {**bounds, "resource": line.resource, "metric": line.metric}
         )
-        if not points:
+        if not rows:
             continue
-        hours = np.array([_epoch_hours(p["ts"]) for p in points], dtype=np.float64)
-        values = np.array([float(p["value"]) for p in points], dtype=np.float64)
+        hours, values = _arrays(rows)
         made = forecast_arrays(hours, values, now=origin, threshold=threshold, settings=settings)
         if made is None:
             continue
@@ -208,11 +206,17 @@ async def predict_from_store(
     )
 
 
+def _arrays(rows: Sequence[Mapping[str, Any]]) -> tuple[Array, Array]:
+    """``(ts, value)`` rows, oldest first, as epoch hours and values."""
+    # A naive time read back from TIMESTAMP_NTZ is UTC.
+    seconds = [
+        (r["ts"] if r["ts"].tzinfo is not None else r["ts"].replace(tzinfo=UTC)).timestamp()
+        for r in rows
+    ]
+    hours = np.array(seconds, dtype=np.float64) / 3600.0
+    return hours, np.array([float(r["value"]) for r in rows], dtype=np.float64)
+
+
 def _naive_utc(when: datetime) -> datetime:
     # The warehouse keeps TIMESTAMP_NTZ in UTC.
     return when.astimezone(UTC).replace(tzinfo=None)
-
-
-def _epoch_hours(ts: datetime) -> float:
-    aware = ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
-    return aware.timestamp() / 3600.0
