@@ -50,6 +50,7 @@ class Anomaly:
     confidence: float
     severity: Severity
     history_points: int
+    """Points behind the baseline of the episode's hour of the day."""
 
 
 def _aware(value: Any) -> datetime:
@@ -79,7 +80,9 @@ def _anomaly(row: dict[str, Any], s: DetectorSettings) -> Anomaly:
     direction = int(row["direction"])
     z = float(row["peak_z"])
     history = int(row["history_points"])
-    support = 0.5 + 0.5 * min(1.0, history / 168)
+    # As online: full confidence once a baseline window (24 h) of history stands behind it.
+    held = float(row["history_seconds"]) / s.baseline_window.total_seconds()
+    support = 0.5 + 0.5 * min(1.0, max(0.0, held))
     return Anomaly(
         series=series,
         kind=_kind(series, direction, last - started, s),

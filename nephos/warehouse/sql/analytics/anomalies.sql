@@ -1,7 +1,8 @@
 -- Anomaly episodes in [since, until], one row per episode: each series' points are judged
 -- against a robust baseline for their hour of the day, learned over [history_start, until]:
--- the median, and a spread per side from the 10th and 90th percentiles (robust to heavy
--- tails), floored by 1.5 points for percentages, 2 ms for milliseconds and 2 % of the level.
+-- the median, and a spread per side: the larger of the hour's interquartile spread and the
+-- series' tail (10th and 90th percentiles; heavy upper tails are common), floored by 1.5
+-- points for percentages, 2 ms for milliseconds and 2 % of the level.
 -- A point is flagged beyond z_open spreads; consecutive flagged points of one direction, no
 -- more than join_gap_seconds apart, form one episode (gaps and islands), kept when it has
 -- confirm_points points or a point beyond z_spike (not for latencies, whose lone slow
@@ -29,22 +30,37 @@ WITH series_points AS (
 baselines AS (
     SELECT resource, metric, HOUR(ts) AS hour_of_day,
            COUNT(*) AS history_points,
+           MIN(ts) AS first_ts,
            PERCENTILE_CONT(0.1) WITHIN GROUP (ORDER BY value) AS p10,
+           PERCENTILE_CONT(0.25) WITHIN GROUP (ORDER BY value) AS p25,
            PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY value) AS p50,
+           PERCENTILE_CONT(0.75) WITHIN GROUP (ORDER BY value) AS p75,
            PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY value) AS p90
     FROM series_points
     GROUP BY resource, metric, HOUR(ts)
 ),
-floored AS (
-    SELECT resource, metric, hour_of_day, history_points, p50 AS baseline,
-           (p90 - p50) / 1.2816 AS upper_spread,
-           (p50 - p10) / 1.2816 AS lower_spread
+-- The tails of a series, as the median over its hours: an incident that fills one hour's
+-- tail cannot widen them, while a heavy-tailed series keeps its tails every hour.
+tails AS (
+    SELECT resource, metric,
+           MEDIAN((p90 - p50) / 1.2816) AS upper_tail,
+           MEDIAN((p50 - p10) / 1.2816) AS lower_tail,
+           MIN(first_ts) AS first_ts
     FROM baselines
-    WHERE history_points >= :min_points
+    GROUP BY resource, metric
+),
+floored AS (
+    SELECT b.resource, b.metric, b.hour_of_day, b.history_points, t.first_ts,
+           b.p50 AS baseline,
+           GREATEST(t.upper_tail, (b.p75 - b.p25) / 1.349) AS upper_spread,
+           GREATEST(t.lower_tail, (b.p75 - b.p25) / 1.349) AS lower_spread
+    FROM baselines AS b
+    JOIN tails AS t ON t.resource = b.resource AND t.metric = b.metric
+    WHERE b.history_points >= :min_points
 ),
 judged AS (
     SELECT p.resource, p.metric, p.unit, p.provider, p.ts, p.value, f.baseline,
-           f.history_points,
+           f.history_points, f.first_ts,
            GREATEST(
                IFF(p.value >= f.baseline, f.upper_spread, f.lower_spread),
                CASE
@@ -62,6 +78,7 @@ judged AS (
 ),
 flagged AS (
     SELECT resource, metric, unit, provider, ts, value, baseline, spread, history_points,
+           first_ts,
            (value - baseline) / spread AS z,
            IFF(value >= baseline, 1, -1) AS direction
     FROM judged
@@ -101,12 +118,14 @@ episodes AS (
            MAX_BY(spread, ABS(z)) AS spread,
            MAX_BY(z, ABS(z)) AS peak_z,
            MIN_BY(value, ts) AS onset_value,
-           MIN(history_points) AS history_points
+           MIN(history_points) AS history_points,
+           MIN(first_ts) AS first_ts
     FROM islands
     GROUP BY resource, metric, episode
 )
 SELECT resource, metric, unit, provider, started_at, last_flagged_at, points, direction,
-       onset_value, peak_value, baseline, spread, peak_z, history_points
+       onset_value, peak_value, baseline, spread, peak_z, history_points,
+       DATEDIFF('second', first_ts, started_at) AS history_seconds
 FROM episodes
 WHERE points >= :confirm_points
    OR (ABS(peak_z) >= :z_spike
