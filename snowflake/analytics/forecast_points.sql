@@ -4,6 +4,8 @@
 -- @param metric VARCHAR
 -- @param since TIMESTAMP_NTZ = DATEADD('day', -3, :now)
 -- @param until TIMESTAMP_NTZ = :now
+-- @example resource = 'vm-db-1'
+-- @example metric = 'disk'
 SELECT ts, value
 FROM (
     SELECT ts, value
