@@ -211,12 +211,14 @@ def _backend_options(
 
 
 def _hub(root: Section) -> HubConfig:
-    hub = root.section("hub", {"listen", "token", "max_frame_bytes"})
+    hub = root.section("hub", {"listen", "token", "max_frame_bytes", "ingest_listen"})
     if hub is None:
         return HubConfig()
     base = HubConfig()
     listen = hub.text("listen", base.listen) or base.listen
-    host, port = hub.convert("listen", lambda v: split_host_port(str(v)), ("127.0.0.1", 0))
+    host, port = hub.convert(
+        "listen", lambda v: split_host_port(str(v)), split_host_port(base.listen)
+    )
     token = hub.text("token", secret=True) or None  # empty, e.g. from ${TOKEN:-}: no token
     if token is not None and len(token) < _MIN_TOKEN:
         raise hub.error(
@@ -234,7 +236,28 @@ def _hub(root: Section) -> HubConfig:
         listen=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         token=token,
         max_frame_bytes=hub.size("max_frame_bytes", base.max_frame_bytes, minimum=1024),
+        ingest_listen=_ingest_listen(hub, token),
     )
+
+
+def _ingest_listen(hub: Section, token: str | None) -> str | None:
+    """``hub.ingest_listen``: host:port, ``false`` (no ingest), or unset (next to the hub)."""
+    node = hub.get("ingest_listen")
+    if node is None or node.value is None:
+        return None
+    if node.value is False:
+        return "off"
+    if node.value is True:
+        raise hub.error("ingest_listen", "expected host:port, or false for no ingest")
+    host, port = hub.convert("ingest_listen", lambda v: split_host_port(str(v)), ("127.0.0.1", 0))
+    listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if token is None and not _is_loopback(host):
+        raise hub.error(
+            "ingest_listen",
+            f"{listen} is reachable from other machines, so hub.token is required "
+            "(or listen on 127.0.0.1)",
+        )
+    return listen
 
 
 def _is_loopback(host: str) -> bool:

@@ -54,6 +54,8 @@ class HubConfig:
     listen: str = "127.0.0.1:8765"
     token: str | None = None
     max_frame_bytes: int = 1024 * 1024
+    # POST /ingest: None is the hub's host and port + 1; "off" serves no ingest.
+    ingest_listen: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import ipaddress
 import json
 import logging
@@ -19,13 +18,13 @@ import weakref
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
 from nephos import __version__
 from nephos.clock import Clock, SystemClock
 from nephos.config.types import HubConfig
 from nephos.errors import ConfigError, NephosError, StoreError
 from nephos.model import AlertState
+from nephos.stream.auth import token_presented
 from nephos.stream.metrics import HubCollector
 from nephos.stream.protocol import ProtocolError, Snapshot
 from nephos.stream.session import Batch, RequestError, Session, SharedSnapshot
@@ -37,6 +36,8 @@ if TYPE_CHECKING:
     from websockets.http11 import Request, Response
 
     from nephos.store.base import HotStore
+    from nephos.store.spool import SpoolingWriter
+    from nephos.stream.ingest_server import IngestServer
 
 __all__ = ["Hub", "check_listen", "dial_url", "is_loopback", "parse_listen", "serve_hub"]
 
@@ -160,6 +161,8 @@ class Hub:
         self._snapshot_lock = asyncio.Lock()
         self.lags_total = 0
         """Lags of connections that have closed (open ones count their own)."""
+        self.ingest: IngestServer | None = None
+        """The ``POST /ingest`` server beside the hub, while :func:`serve_hub` serves one."""
 
     @property
     def port(self) -> int:
@@ -324,7 +327,7 @@ class Hub:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path, _, query = request.path.partition("?")
         if path == "/healthz":
-            return self._json(connection, 200, self._health())
+            return self._json(connection, 200, self.health())
         if path not in STREAM_PATHS:
             return self._json(connection, 404, {"error": f"no such path {path}"})
         if self._token is not None and not self._authorised(request, query):
@@ -339,15 +342,7 @@ class Hub:
 
     def _authorised(self, request: Request, query: str) -> bool:
         assert self._token is not None
-        offered: list[str] = []
-        header = request.headers.get("Authorization", "")
-        scheme, _, credential = header.partition(" ")
-        if scheme.lower() == "bearer" and credential:
-            offered.append(credential.strip())
-        offered.extend(parse_qs(query).get("token", []))
-        expected = self._token.encode()
-        # compare_digest on every candidate: the time taken says nothing about the token.
-        return any(hmac.compare_digest(c.encode(), expected) for c in offered)
+        return token_presented(self._token, request.headers.get("Authorization", ""), query)
 
     @staticmethod
     def _json(connection: ServerConnection, status: int, body: dict[str, Any]) -> Response:
@@ -356,7 +351,8 @@ class Hub:
         response.headers["Content-Type"] = "application/json"
         return response
 
-    def _health(self) -> dict[str, Any]:
+    def health(self) -> dict[str, Any]:
+        """What ``GET /healthz`` answers: status, server, connections and the newest seq."""
         return {
             "status": "ok" if self._feed is not None and not self._feed.done() else "stopping",
             "server": f"nephos/{__version__}",
@@ -392,14 +388,25 @@ class Hub:
 
 @contextlib.asynccontextmanager
 async def serve_hub(
-    store: HotStore, hub_config: HubConfig, *, clock: Clock, registry: Any | None = None
+    store: HotStore,
+    hub_config: HubConfig,
+    *,
+    clock: Clock,
+    registry: Any | None = None,
+    writer: SpoolingWriter | None = None,
 ) -> AsyncIterator[Hub]:
     """Serve the hub over ``store`` for the duration of the block (used by the sentinel).
 
+    With a ``writer`` (over the same store), ``POST /ingest`` is served too, on
+    ``hub.ingest_listen`` (see :func:`nephos.stream.ingest_server.ingest_listen`), and the
+    ingest server is :attr:`Hub.ingest`. The writer is neither started nor closed here.
+
     Raises:
-        ConfigError: the listen address is beyond loopback and there is no token.
-        StreamError: the address cannot be bound.
+        ConfigError: a listen address is beyond loopback and there is no token.
+        StreamError: an address cannot be bound.
     """
+    from nephos.stream.ingest_server import IngestServer, ingest_listen
+
     hub = Hub(
         store,
         listen=hub_config.listen,
@@ -408,5 +415,17 @@ async def serve_hub(
         max_frame_bytes=hub_config.max_frame_bytes,
         registry=registry,
     )
-    async with hub:
+    ingest_at = ingest_listen(hub_config) if writer is not None else None
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(hub)
+        if writer is not None and ingest_at is not None:
+            server = IngestServer(
+                writer,
+                listen=ingest_at,
+                token=hub_config.token,
+                on_commit=hub.notify,
+                health=hub.health,
+            )
+            hub.ingest = await stack.enter_async_context(server)
+            stack.callback(setattr, hub, "ingest", None)
         yield hub
