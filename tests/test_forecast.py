@@ -214,3 +214,19 @@ def test_run_forecasts_matches_each_of_many_fills_to_its_own_crossing() -> None:
     assert all(math.isfinite(f.hours_to_threshold) and f.r2 > 0.9 for f in forecasts)
     errors = [abs(f.hours_to_threshold - (made[f.resource].true_hours or 0.0)) for f in forecasts]
     assert statistics.median(errors) < 1.0
+
+
+def test_a_clean_up_on_a_series_with_a_daily_cycle_refits_the_cycle_after_it() -> None:
+    hours = np.arange(-72.0, 1e-9, 5 / 60)
+    rng = np.random.default_rng(0)
+    level = np.where(hours < -45, 85.0 + 0.3 * (hours + 45), 50.0 + 0.5 * (hours + 45))
+    values = level + 5 * np.sin(2 * np.pi * hours / 24) + rng.normal(0, 0.5, hours.size)
+    points = series([(-h, v) for h, v in zip(hours, values, strict=True)])
+    forecast = forecast_series(points, now=NOW, threshold=90.0)
+    assert forecast is not None
+    assert forecast.method is ForecastMethod.SEASONAL
+    assert forecast.fitted_from >= NOW - timedelta(hours=45.5)
+    future = np.arange(0.0, 48.0, 0.01)
+    signal = 50.0 + 0.5 * (future + 45) + 5 * np.sin(2 * np.pi * future / 24)
+    true_hours = float(future[np.argmax(signal >= 90.0)])
+    assert forecast.hours_to_threshold == pytest.approx(true_hours, abs=1.0)

@@ -106,8 +106,8 @@ class ForecastSettings:
     z: float = 1.96
     """Half-width of the crossing interval in standard errors (about 95%)."""
     harmonics: int = 3
-    seasonal_min_span: timedelta = timedelta(hours=48)
-    """The daily-cycle fit is tried only on at least two days of data."""
+    seasonal_min_span: timedelta = timedelta(hours=36)
+    """The daily-cycle fit is tried only on at least a day and a half of data."""
     seasonal_gain: float = 0.9
     """The cycle is kept only if it cuts the held-out error to this share or less."""
     interval_limit: float = 4.0
