@@ -1,11 +1,12 @@
 """The ETL: the hot store's change feed into the warehouse, exactly once.
 
 :class:`Etl` reads events after its checkpoint, batches them by size and by age, loads each
-batch with :meth:`Warehouse.load_events` (a MERGE on ``seq``, so a reload changes nothing) and
+batch with :meth:`Warehouse.load_events` (merged on ``seq``, so a reload changes nothing) and
 advances the checkpoint only after the load has committed. A crash between the two reloads the
 batch on restart: no gap, no duplicate. Unreachable backends are retried with a capped
-exponential back-off on the injected clock. Lag lives in ``etl_lag.py``, metrics in
-``etl_metrics.py``, hot-store retention in ``etl_retention.py``; docs/etl.md tells the story.
+exponential back-off on the injected clock (``etl_backoff.py``). Lag lives in ``etl_lag.py``,
+metrics in ``etl_metrics.py``, hot-store retention in ``etl_retention.py``; docs/etl.md tells
+the story.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from nephos.errors import StoreError, UsageError, WarehouseError
 from nephos.model import Event
 from nephos.store.base import HotStore
 from nephos.warehouse.base import Warehouse
+from nephos.warehouse.etl_backoff import Outage
 from nephos.warehouse.etl_lag import EtlLag, measure_lag, mirror_key, read_mirrored_checkpoint
 from nephos.warehouse.etl_metrics import EtlMetrics
 
@@ -60,44 +62,6 @@ class EtlReport:
             "missing": self.missing,
             "lag": self.lag.to_dict(),
         }
-
-
-class _Outage:
-    """Back-off state of one backend; logs once when an outage starts and once when it ends."""
-
-    def __init__(self, what: str, clock: Clock, initial: float, maximum: float) -> None:
-        self._what = what
-        self._clock = clock
-        self._initial = initial
-        self._maximum = maximum
-        self.failures = 0
-        self._since = 0.0
-
-    def failed(self, exc: Exception, waiting: int) -> float:
-        """Count a failed attempt; the seconds to wait before the next one."""
-        if self.failures == 0:
-            self._since = self._clock.monotonic()
-            log.warning(
-                "ETL: %s unreachable (%s); %d events waiting, retrying with back-off up to %gs",
-                self._what,
-                exc,
-                waiting,
-                self._maximum,
-            )
-        delay = min(self._maximum, self._initial * 2.0 ** min(self.failures, 30))
-        self.failures += 1
-        return delay
-
-    def recovered(self) -> None:
-        """Note a success; logs the end of an outage if there was one."""
-        if self.failures:
-            log.warning(
-                "ETL: %s reachable again after %.1fs and %d failed attempts; catching up",
-                self._what,
-                self._clock.monotonic() - self._since,
-                self.failures,
-            )
-            self.failures = 0
 
 
 class Etl:
@@ -149,8 +113,8 @@ class Etl:
         self.name = name
         self._poll = poll_interval
         self._metrics = EtlMetrics(registry, name) if registry is not None else None
-        self._warehouse_outage = _Outage("warehouse", clock, backoff_initial, backoff_max)
-        self._store_outage = _Outage("hot store", clock, backoff_initial, backoff_max)
+        self._warehouse_outage = Outage("warehouse", clock, backoff_initial, backoff_max)
+        self._store_outage = Outage("hot store", clock, backoff_initial, backoff_max)
         self._connected = False
         self._checkpoint: int | None = None
         self._read_seq = 0
