@@ -322,3 +322,23 @@ async def test_two_etls_share_a_registry_with_a_series_each(
     assert registry.get_sample_value("nephos_etl_lag_events", {"consumer": "a"}) == 0
     assert registry.get_sample_value("nephos_etl_lag_events", {"consumer": "b"}) == 6
     assert registry.get_sample_value("nephos_etl_batches_total", {"consumer": "a"}) == 2
+
+
+async def test_a_hot_store_behind_the_checkpoint_is_reported_and_nothing_is_overwritten(
+    store: SqliteHotStore,
+    warehouse: Warehouse,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await commit_mix(store, clock, results=20, metrics=0)
+    await Etl(store, warehouse, clock=clock).run_once()
+    await warehouse.set_checkpoint("etl", 500)  # as if this hot store replaced a busier one
+
+    report = await Etl(store, warehouse, clock=clock).run_once()
+
+    assert (report.events, report.lag.checkpoint) == (0, 500)
+    assert any(
+        r.levelno == logging.ERROR and "hot store was replaced" in r.getMessage()
+        for r in caplog.records
+    )
+    assert (await warehouse_counts(warehouse))["events"] == 20
