@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 __all__ = ["Clock", "ManualClock", "SystemClock"]
@@ -34,7 +34,7 @@ class SystemClock:
     """The real clock."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -47,7 +47,7 @@ class ManualClock:
     """A clock that moves only when told to; sleepers wake when it passes their deadline."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)
+        self._now = start or datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
         self._mono = 0.0
         self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
 

@@ -2,15 +2,15 @@
 
     NephosError                  exit 1 unless a subclass says otherwise
     ├── ConfigError              exit 3: a config file or a command line is wrong
-    │   └── ConditionSyntaxError a condition does not parse (raised at load time, never at check time)
-    ├── UsageError               exit 3: a command was used wrongly (unknown alert id, bad flag value)
-    ├── BackendError             exit 4: a backend (store, warehouse, cloud API, hub) could not be reached
+    │   └── ConditionSyntaxError a condition does not parse (at load time, never at check time)
+    ├── UsageError               exit 3: a command was used wrongly (unknown alert id, bad value)
+    ├── BackendError             exit 4: a store, warehouse, cloud API or hub could not be reached
     │   ├── StoreError           the hot store could not be read or written
     │   │   └── StoreUnavailable the store is down; writes should be spooled
     │   ├── WarehouseError
     │   ├── ProviderError        a cloud provider API failed (no credentials, 403, timeouts)
     │   └── StreamError          the hub could not be reached or closed the stream
-    ├── ProbeError               a check could not be run (reported in its result, never raised to users)
+    ├── ProbeError               a check could not be run (reported in its result, not raised)
     └── NotifyError              a notifier failed to deliver (retried and logged, never fatal)
 
 Third-party exceptions are mapped to these at the boundary where they arise

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 __all__ = [
-    "AlertRule",
     "Alert",
+    "AlertRule",
     "AlertSource",
     "AlertState",
     "CheckKind",
@@ -54,7 +55,7 @@ class Health(enum.StrEnum):
 
     @property
     def rank(self) -> int:
-        """Badness order used for "worst first" sorting: unhealthy > degraded > unknown > healthy."""
+        """Badness for "worst first" sorting: unhealthy > degraded > unknown > healthy."""
         return _HEALTH_RANK[self]
 
     @property
@@ -414,7 +415,7 @@ def _encode(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, timedelta):
         return value.total_seconds()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -441,8 +442,8 @@ def parse_time(text: str) -> datetime:
     """An RFC 3339 timestamp as an aware UTC datetime."""
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def _decode(tp: Any, value: Any) -> Any:
@@ -480,9 +481,15 @@ def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
 
     Unknown keys are ignored so that newer writers do not break older readers.
     """
+    hints = _field_types(cls)  # type: ignore[arg-type]
+    kwargs = {k: _decode(hints[k], v) for k, v in data.items() if k in hints}
+    return cls(**kwargs)
+
+
+@functools.cache
+def _field_types(cls: type[Any]) -> dict[str, Any]:
+    """The resolved type of every field of a dataclass; resolving is slow, so once per class."""
     import typing
 
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    kwargs = {k: _decode(hints[k], v) for k, v in data.items() if k in names}
-    return cls(**kwargs)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
