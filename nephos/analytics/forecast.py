@@ -157,7 +157,7 @@ def forecast_arrays(
     """Fit one series given as arrays and decide whether it supports a forecast.
 
     Args:
-        hours: epoch hours, ascending, all at or before ``now``.
+        hours: epoch hours, ascending; points after ``now`` or before the window are ignored.
         values: the observations.
         now: the epoch hour the forecast is made at.
         threshold: the level not to reach.
@@ -166,7 +166,8 @@ def forecast_arrays(
     Returns:
         The fit and its crossing, or None when the data do not support a forecast.
     """
-    keep = (hours >= now - settings.window.total_seconds() / 3600.0) & np.isfinite(values)
+    start_hour = now - settings.window.total_seconds() / 3600.0
+    keep = (hours >= start_hour) & (hours <= now) & np.isfinite(values)
     hours, values = hours[keep], values[keep]
     if not _enough(hours, settings) or values[-1] >= threshold:
         return None  # too little data, or already there: that is a state, not a forecast
@@ -201,7 +202,7 @@ def _choose_fit(
     if settings.harmonics and span >= settings.seasonal_min_span.total_seconds():
         linear = holdout_rmse(hours, values, harmonics=0)
         seasonal = holdout_rmse(hours, values, harmonics=settings.harmonics)
-        if seasonal <= settings.seasonal_gain * linear:
+        if np.isfinite(seasonal) and seasonal <= settings.seasonal_gain * linear:
             harmonics = settings.harmonics
     return fit_trend(hours, values, origin=now, harmonics=harmonics)
 
