@@ -1,7 +1,8 @@
 """Seeded, realistic warehouse data for the contract and parity tests: events of every kind.
 
-Four days of 10-minute metrics ending at SEED_NOW (daily traffic with a spike, idle quantised
-CPU, a memory leak, a filling disk, a latency level shift, a series that goes silent), check
+Four days of 10-minute metrics ending at SEED_NOW, named as the providers name them (daily
+traffic with a spike, idle quantised CPU with a burst in the last quarter hour, a memory leak,
+a filling disk, a latency level shift, a series that goes silent), check
 results every 30 minutes for three targets with an outage, instances and alerts. Fixed seed:
 the same events every run.
 """
@@ -46,21 +47,25 @@ def _series(rng: random.Random) -> list[MetricPoint]:
         day = 30 + 20 * math.sin((hour - 9) / 24 * 2 * math.pi) + rng.gauss(0, 2)
         if SEED_NOW - ts == timedelta(hours=2):
             day = 97.0  # a spike
-        points.append(MetricPoint("vm-web-1", "cpu", "pct", ts, round(day, 3), "aws"))
+        points.append(MetricPoint("vm-web-1", "cpu_percent", "percent", ts, round(day, 3), "aws"))
         idle = float(rng.choice((0, 0, 0, 1, 1, 2)))
-        if SEED_NOW - ts == timedelta(hours=5):
+        if SEED_NOW - ts <= timedelta(minutes=10):  # a burst in the last quarter hour
             idle = 45.0
-        points.append(MetricPoint("vm-web-2", "cpu", "pct", ts, idle, "aws"))
+        points.append(MetricPoint("vm-web-2", "cpu_percent", "percent", ts, idle, "aws"))
         leak = 40 + 45 * i / _POINTS + rng.gauss(0, 0.5)
-        points.append(MetricPoint("vm-db-1", "memory", "pct", ts, round(leak, 3), "vultr"))
+        points.append(MetricPoint("vm-db-1", "mem_percent", "percent", ts, round(leak, 3), "vultr"))
         disk = 55 + 30 * i / _POINTS + rng.gauss(0, 0.3)
-        points.append(MetricPoint("vm-db-1", "disk", "pct", ts, round(disk, 3), "vultr"))
+        points.append(
+            MetricPoint("vm-db-1", "disk_percent", "percent", ts, round(disk, 3), "vultr")
+        )
         shifted = SEED_NOW - ts <= timedelta(hours=6)
         latency = (300 if shifted else 120) + rng.gauss(0, 8)
-        points.append(MetricPoint("vm-api-1", "latency", "ms", ts, round(latency, 2), "gcp"))
+        points.append(MetricPoint("vm-api-1", "latency_ms", "ms", ts, round(latency, 2), "gcp"))
         if SEED_NOW - ts > timedelta(hours=3):  # then the series goes silent
             net = 5e6 + rng.gauss(0, 2e5)
-            points.append(MetricPoint("vm-batch-1", "net_in", "bytes", ts, round(net), "azure"))
+            points.append(
+                MetricPoint("vm-batch-1", "bandwidth_in_bytes", "bytes", ts, round(net), "azure")
+            )
     return points
 
 

@@ -22,6 +22,7 @@ An analytics file holds one statement, headed by comment lines::
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ __all__ = [
     "bind_value",
     "split_statements",
     "sql_root",
+    "substitute_binds",
     "to_duckdb",
 ]
 
@@ -57,9 +59,14 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 def sql_root() -> Path:
     """The directory holding ``ddl/``, ``analytics/`` and the rest.
 
-    In a source checkout (an editable install) this is the repository's ``snowflake/``, so a
-    statement added there is found at once; in an installed package it is the shipped copy.
+    ``$NEPHOS_SQL_DIR`` when set (a directory laid out like ``snowflake/``, for site-specific
+    statements). Otherwise, in a source checkout (an editable install), the repository's
+    ``snowflake/``, so a statement added there is found at once; in an installed package, the
+    shipped copy.
     """
+    override = os.environ.get("NEPHOS_SQL_DIR")
+    if override:
+        return Path(override).expanduser()
     package = Path(str(resources.files("nephos.warehouse") / "sql"))
     checkout = Path(__file__).resolve().parents[2]
     source = checkout / "snowflake"
@@ -156,6 +163,27 @@ def bind_named(sql: str, params: Mapping[str, Any]) -> Bound:
     if missing:
         raise WarehouseError(f"no value for :{', :'.join(missing)}")
     return Bound(_qmarks(sql, spans), tuple(bind_value(params[n]) for _, _, n in spans))
+
+
+def substitute_binds(sql: str, values: Mapping[str, str]) -> str:
+    """``sql`` with each ``:name`` bind replaced by the SQL text ``values[name]``.
+
+    Used to inline parameters where no bind can be passed (the scheduled procedures).
+
+    Raises:
+        WarehouseError: a bind has no entry in ``values``.
+    """
+    spans = _find_binds(sql, "a statement")
+    missing = sorted({n for _, _, n in spans} - set(values))
+    if missing:
+        raise WarehouseError(f"no SQL for :{', :'.join(missing)}")
+    pieces: list[str] = []
+    last = 0
+    for start, end, name in spans:
+        pieces.append(sql[last:start] + values[name])
+        last = end
+    pieces.append(sql[last:])
+    return "".join(pieces)
 
 
 def _qmarks(sql: str, spans: Sequence[tuple[int, int, str]]) -> str:
@@ -367,6 +395,18 @@ class SqlLibrary:
         for path in sorted((self.root / folder).glob("*.sql")):
             out.extend(split_statements(path.read_text(encoding="utf-8")))
         return out
+
+    def text(self, relative: str) -> str:
+        """The text of one file under the root (a template such as ``tasks/child_task.sql``).
+
+        Raises:
+            WarehouseError: the file does not exist.
+        """
+        path = self.root / relative
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise WarehouseError(f"cannot read SQL file {path}: {exc.strerror or exc}") from exc
 
     def ddl(self) -> list[str]:
         """The schema: the statements of ``ddl/*.sql`` in file order (Snowflake dialect)."""
