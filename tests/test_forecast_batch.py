@@ -1,11 +1,11 @@
-"""Forecasts over the real DuckDB warehouse: the SQL's linear fits pick the candidates, the
-Python refit decides, and the answer is the in-memory path's."""
+"""Forecasts over the warehouse (DuckDB, and Snowflake on fakesnow): the SQL's linear fits pick
+the candidates, the Python refit decides, and the answer is the in-memory path's."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +20,10 @@ from nephos.analytics.forecast import (
 from nephos.analytics.forecast_batch import LinearFit, linear_candidates, predict_batch
 from nephos.analytics.forecast_eval import Family, make_series
 from nephos.model import CheckKind, CheckResult, Event, EventKind, Health, MetricPoint, to_dict
-from nephos.warehouse.duckdb import DuckDBWarehouse
+from nephos.warehouse.base import Warehouse
+from tests.warehouse_fixtures import duckdb_warehouse, fakesnow_warehouse
+
+pytestmark = pytest.mark.filterwarnings("ignore:Arrow output:UserWarning")
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 HORIZON = timedelta(hours=48)
@@ -70,22 +73,28 @@ def points() -> list[MetricPoint]:
     ]
 
 
-@pytest.fixture
-async def warehouse(tmp_path: Path) -> AsyncIterator[DuckDBWarehouse]:
-    wh = DuckDBWarehouse(tmp_path / "wh.duckdb")
-    await wh.open()
-    await wh.load_metrics(points())
-    events = [
-        Event(seq=i + 1, kind=EventKind.CHECK, ts=r.ts, data=to_dict(r))
-        for i, r in enumerate(latency_results())
-    ]
-    await wh.load_events(events)
-    yield wh
-    await wh.close()
+@pytest.fixture(scope="module", params=["duckdb", "fakesnow"])
+def warehouse(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Warehouse]:
+    """The same history in the real DuckDB backend and in the Snowflake backend on fakesnow."""
+    opened = (
+        duckdb_warehouse(tmp_path_factory.mktemp("forecast") / "wh.duckdb")
+        if request.param == "duckdb"
+        else fakesnow_warehouse()
+    )
+    with opened as wh:
+        asyncio.run(wh.load_metrics(points()))
+        events = [
+            Event(seq=i + 1, kind=EventKind.CHECK, ts=r.ts, data=to_dict(r))
+            for i, r in enumerate(latency_results())
+        ]
+        asyncio.run(wh.load_events(events))
+        yield wh
 
 
 async def test_the_warehouse_path_forecasts_what_crosses_and_nothing_else(
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
 ) -> None:
     forecasts = await predict_batch(warehouse, horizon=HORIZON, now=NOW, thresholds=THRESHOLDS)
     assert sorted((f.resource, f.metric) for f in forecasts) == [
@@ -104,7 +113,7 @@ async def test_the_warehouse_path_forecasts_what_crosses_and_nothing_else(
 
 
 async def test_the_warehouse_path_agrees_with_the_in_memory_path(
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
 ) -> None:
     batch = await predict_batch(warehouse, horizon=HORIZON, now=NOW, thresholds=THRESHOLDS)
     series = group_series([*points(), *latency_points(latency_results())])
@@ -118,13 +127,13 @@ async def test_the_warehouse_path_agrees_with_the_in_memory_path(
         assert b.current == pytest.approx(m.current)
 
 
-async def test_a_window_without_data_forecasts_nothing(warehouse: DuckDBWarehouse) -> None:
+async def test_a_window_without_data_forecasts_nothing(warehouse: Warehouse) -> None:
     later = NOW + timedelta(days=10)
     assert await predict_batch(warehouse, horizon=HORIZON, now=later, thresholds=THRESHOLDS) == []
 
 
 async def test_the_linear_sql_returns_only_rising_series_with_their_slope(
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
 ) -> None:
     rows = await warehouse.query(
         "forecast_linear",
@@ -159,7 +168,7 @@ def test_candidates_are_rising_lines_that_reach_their_threshold_within_three_hor
 
 
 async def test_the_in_warehouse_alert_sql_lists_straight_lines_crossing_within_the_horizon(
-    warehouse: DuckDBWarehouse,
+    warehouse: Warehouse,
 ) -> None:
     rows = await warehouse.query(
         "forecast_alerts",
