@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from nephos.clock import ManualClock
@@ -92,22 +94,33 @@ async def test_once_with_json_loads_everything_and_prints_the_report(
     assert report["lag"]["events"] == 0 and report["lag"]["checkpoint"] == 50
 
 
-async def test_run_tails_new_commits_until_sigterm_then_exits_0(
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_run_tails_new_commits_serves_its_lag_and_exits_0_on_sigterm(
     tmp_path: Path, store: SqliteHotStore
 ) -> None:
     clock = ManualClock()
     first = await commit_mix(store, clock, results=40, metrics=10)
     config = write_config(tmp_path, Path(store.path))
-    proc = await nephos("etl", "run", "-v", "-c", str(config))
+    port = free_port()
+    proc = await nephos("etl", "run", "-v", "--metrics-port", str(port), "-c", str(config))
     await read_until(proc, f"checkpoint {first}")
 
     last = await commit_mix(store, clock, results=7, metrics=3)  # from another process
     await read_until(proc, f"checkpoint {last}")
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
     proc.send_signal(signal.SIGTERM)
     out, err = await asyncio.wait_for(proc.communicate(), 30)
 
     assert proc.returncode == 0, err
     assert "loaded 60 events (60 new)" in out.decode()
+    assert f'nephos_etl_checkpoint_seq{{consumer="etl"}} {float(last)}' in metrics
+    assert 'nephos_etl_lag_events{consumer="etl"}' in metrics
 
 
 async def test_a_locked_warehouse_at_start_is_retried_not_fatal(

@@ -10,14 +10,14 @@ import asyncio
 import contextlib
 import json
 import signal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from nephos.cli.sentinel_cmd import ConfigOption, configure_logging, load_cli_config
 from nephos.clock import Clock, SystemClock
 from nephos.config.types import Config
-from nephos.errors import WarehouseError
+from nephos.errors import BackendError, WarehouseError
 
 if TYPE_CHECKING:
     from nephos.warehouse.etl_lag import EtlLag
@@ -36,6 +36,22 @@ def _summary(totals: dict[str, int], lag: EtlLag | None) -> str:
     return line
 
 
+def _serve_metrics(port: int) -> tuple[Any, Any]:
+    """A CollectorRegistry served at ``http://127.0.0.1:<port>/metrics``, and its server.
+
+    Raises:
+        BackendError: the port could not be bound.
+    """
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry()
+    try:
+        server, _ = start_http_server(port, addr="127.0.0.1", registry=registry)
+    except OSError as exc:
+        raise BackendError(f"metrics: cannot listen on 127.0.0.1:{port}: {exc.strerror}") from exc
+    return registry, server
+
+
 async def run_etl(
     config: Config,
     *,
@@ -43,13 +59,16 @@ async def run_etl(
     json_out: bool = False,
     batch_size: int = 5000,
     max_batch_age: float = 0.5,
+    metrics_port: int | None = None,
     clock: Clock | None = None,
 ) -> int:
     """Open the hot store and the warehouse and run the ETL; the process exit code.
 
-    Without ``once`` it runs until SIGINT or SIGTERM, retrying an unreachable warehouse.
+    Without ``once`` it runs until SIGINT or SIGTERM, retrying an unreachable warehouse. With
+    ``metrics_port`` its Prometheus metrics (lag included) are served on 127.0.0.1 meanwhile.
 
     Raises:
+        BackendError: the metrics port could not be bound (exit 4).
         StoreError: the hot store could not be opened (exit 4).
         WarehouseError: with ``once``, the warehouse could not be reached (exit 4).
         ConfigError: the warehouse backend is unknown or misconfigured.
@@ -60,11 +79,19 @@ async def run_etl(
     from nephos.warehouse.etl import Etl
 
     clock = clock or SystemClock()
+    registry, server = _serve_metrics(metrics_port) if metrics_port is not None else (None, None)
     store = open_hot_store(config.storage.hot, clock=clock)
-    await store.open()
     try:
+        await store.open()
         warehouse = open_warehouse(config.storage.warehouse, clock=clock)
-        etl = Etl(store, warehouse, clock=clock, batch_size=batch_size, max_batch_age=max_batch_age)
+        etl = Etl(
+            store,
+            warehouse,
+            clock=clock,
+            batch_size=batch_size,
+            max_batch_age=max_batch_age,
+            registry=registry,
+        )
         try:
             if once:
                 report = await etl.run_once()
@@ -93,6 +120,9 @@ async def run_etl(
                 await warehouse.close()
     finally:
         await store.close()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
 
 def register(app: typer.Typer) -> None:
@@ -113,6 +143,10 @@ def register(app: typer.Typer) -> None:
             float,
             typer.Option("--max-batch-age", min=0.0, help="Seconds an event waits for a batch."),
         ] = 0.5,
+        metrics_port: Annotated[
+            int | None,
+            typer.Option("--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:N."),
+        ] = None,
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
     ) -> int:
         """Load the hot store's change feed into the warehouse until Ctrl-C (or once)."""
@@ -125,6 +159,7 @@ def register(app: typer.Typer) -> None:
                 json_out=json_out,
                 batch_size=batch_size,
                 max_batch_age=max_batch_age,
+                metrics_port=metrics_port,
             )
         )
 
