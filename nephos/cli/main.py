@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "nephos.cli.predict_cmd",
     "nephos.cli.inventory_cmd",
     "nephos.cli.anomalies_cmd",
+    "nephos.cli.snowflake_cmd",
 )
 
 app = typer.Typer(

@@ -22,6 +22,7 @@ from nephos.errors import ConfigError, WarehouseError
 
 __all__ = [
     "CONNECT_KEYS",
+    "OPTION_KEYS",
     "connect_args",
     "connections_file",
     "map_error",
@@ -106,18 +107,30 @@ def _normalised(source: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+OPTION_KEYS = frozenset({*CONNECT_KEYS, *_ALIASES, "connection", "task_warehouse"})
+"""The keys ``storage.warehouse.options`` takes for the snowflake backend."""
+
+
 def resolve_connection(
     options: Mapping[str, Any],
     *,
     env: Mapping[str, str] | None = None,
     home: Path | None = None,
+    require_account: bool = True,
 ) -> dict[str, Any]:
     """The merged connection settings (names as in connections.toml; secrets included).
 
     Raises:
-        ConfigError: a named connection does not exist, connections.toml does not parse, or
-            no account is set anywhere.
+        ConfigError: an option is unknown, a named connection does not exist,
+            connections.toml does not parse, or no account is set anywhere (unless
+            ``require_account`` is false).
     """
+    unknown = sorted(set(options) - OPTION_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]} (snowflake takes {', '.join(sorted(OPTION_KEYS))})",
+            path=f"storage.warehouse.options.{unknown[0]}",
+        )
     env = os.environ if env is None else env
     home = Path.home() if home is None else home
     settings: dict[str, Any] = {}
@@ -134,7 +147,7 @@ def resolve_connection(
             raise ConfigError(f"no Snowflake connection [{name}] in {where} (known: {known})")
     settings.update(_normalised({v: env[k] for k, v in _ENV.items() if env.get(k)}))
     settings.update(_normalised(options))
-    if not settings.get("account") and not settings.get("host"):
+    if require_account and not settings.get("account") and not settings.get("host"):
         raise ConfigError(
             "no Snowflake account: add a connection to ~/.snowflake/connections.toml, set "
             "SNOWFLAKE_ACCOUNT, or set storage.warehouse.options.account",
