@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from azure.core.credentials import AccessToken
+from azure.identity import CredentialUnavailableError
 
 from nephos.errors import ConfigError, ProviderError
 from nephos.model import InstanceState
@@ -228,6 +229,23 @@ async def test_the_token_is_fetched_again_shortly_before_it_expires(
     await provider.list_instances()
     await provider.close()
     assert credential.scopes == ["https://management.azure.com/.default"] * 2
+
+
+async def test_a_credential_that_cannot_sign_in_is_a_provider_error_with_a_hint(
+    sim: CloudSim, clock: SkippingClock
+) -> None:
+    class NoCredential:
+        def get_token(self, *scopes: str) -> AccessToken:
+            raise CredentialUnavailableError("EnvironmentCredential: incomplete configuration")
+
+    options = AzureProvider.validate_options(
+        {"subscription_id": "s", "base_url": sim.base_urls["azure"]}
+    )
+    provider = AzureProvider(options, clock=clock, credential=NoCredential())
+    with pytest.raises(ProviderError, match="azure: no usable credentials: run `az login`"):
+        await provider.list_instances()
+    await provider.close()
+    assert sim.requests == []
 
 
 async def test_a_next_link_to_another_host_is_refused(clock: SkippingClock) -> None:

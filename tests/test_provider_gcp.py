@@ -65,6 +65,30 @@ async def test_listing_reads_every_zone_and_skips_warning_only_zones(
     assert warned == {"zones/asia-east1-a", "zones/europe-west1-b"}
 
 
+async def test_unreachable_zones_are_logged_and_the_rest_is_listed(
+    sim: CloudSim, fleet: CloudFleet, clock: SkippingClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    add(fleet, 2)
+    sim.gcp_unreachables = ("zones/us-west1-c",)
+    provider = gcp(sim, clock)
+    instances = await provider.list_instances()
+    await provider.close()
+    assert len(instances) == 2
+    assert "zones/us-west1-c was unreachable" in caplog.text
+
+
+async def test_missing_default_credentials_are_a_provider_error_with_a_hint(
+    sim: CloudSim, clock: SkippingClock, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    options = GcpProvider.validate_options({"project": "p", "base_url": sim.base_urls["gcp"]})
+    provider = GcpProvider(options, clock=clock)
+    with pytest.raises(ProviderError, match="no application default credentials: run"):
+        await provider.list_instances()
+    await provider.close()
+    assert sim.requests == []
+
+
 async def test_listing_follows_next_page_token(
     sim: CloudSim, fleet: CloudFleet, clock: SkippingClock
 ) -> None:

@@ -110,6 +110,7 @@ class CloudSim:
         self.azure_page_size = azure_page_size
         self.vultr_cursor_loop = False
         self.gcp_empty_zones = ("asia-east1-a", "europe-west1-b")
+        self.gcp_unreachables: tuple[str, ...] = ()  # scopes reported as unreachable
         self.requests: list[SimRequest] = []
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._forbidden: dict[str, list[str]] = defaultdict(list)
@@ -324,6 +325,8 @@ class CloudSim:
             "items": items,
             "selfLink": f"{shapes.GOOGLE_COMPUTE}/projects/{self.gcp_project}/aggregated/instances",
         }
+        if self.gcp_unreachables:
+            page["unreachables"] = list(self.gcp_unreachables)
         if start + size < len(live):
             page["nextPageToken"] = _token(start + size)
         return page
