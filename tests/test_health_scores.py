@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from nephos.analytics.health import health_scores, health_word, instance_value
+from nephos.analytics.health import health_from_store, health_scores, health_word, instance_value
+from nephos.clock import ManualClock
 from nephos.model import (
     Alert,
     AlertSource,
@@ -18,6 +20,7 @@ from nephos.model import (
     InstanceState,
     Severity,
 )
+from nephos.store.sqlite import SqliteHotStore
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
@@ -245,3 +248,33 @@ def test_the_report_serialises_to_json_shaped_dicts() -> None:
         },
     }
     assert data["providers"]["aws"]["score"] == 49.0
+
+
+async def test_health_from_a_real_store_counts_newest_results_inventory_and_firing_alerts(
+    tmp_path: Path,
+) -> None:
+    store = SqliteHotStore(str(tmp_path / "hot.db"), clock=ManualClock(NOW))
+    await store.open()
+    try:
+        await store.put_results(
+            [
+                result("api", Health.UNHEALTHY, ago=10),
+                result("api", Health.HEALTHY, ago=1),
+                result("shop", Health.DEGRADED, "vultr"),
+            ]
+        )
+        await store.put_instances(
+            [
+                instance("i-1", InstanceState.RUNNING),
+                instance("v-1", InstanceState.STOPPED, "vultr"),
+            ]
+        )
+        await store.put_alert(alert(Severity.WARNING, "vultr"))
+        await store.put_alert(alert(Severity.CRITICAL, state=AlertState.RESOLVED))
+        report = await health_from_store(store)
+    finally:
+        await store.close()
+    assert report.providers["aws"].score == 100.0
+    assert report.providers["vultr"].score == pytest.approx(25.0 - 5.0)
+    assert report.overall.counts.targets_healthy == 1
+    assert report.overall.counts.alerts_warning == 1 and report.overall.counts.alerts_critical == 0

@@ -22,12 +22,14 @@ from nephos.model import (
     InstanceState,
     Severity,
 )
+from nephos.store.base import HotStore
 
 __all__ = [
     "ALERT_PENALTY",
     "HealthCounts",
     "HealthReport",
     "HealthScore",
+    "health_from_store",
     "health_scores",
     "health_word",
     "instance_value",
@@ -207,3 +209,18 @@ def health_scores(
         overall=overall.score(),
         providers={name: tallies[name].score() for name in sorted(tallies)},
     )
+
+
+async def health_from_store(store: HotStore) -> HealthReport:
+    """:func:`health_scores` over the hot store's newest results, inventory and firing alerts.
+
+    Args:
+        store: an open hot store.
+
+    Raises:
+        StoreError: the store could not be read.
+    """
+    results = await store.latest_results()
+    instances = await store.instances()
+    alerts = await store.alerts(states=[AlertState.FIRING])
+    return health_scores(results, instances, alerts)
