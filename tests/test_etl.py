@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -342,3 +343,36 @@ async def test_a_hot_store_behind_the_checkpoint_is_reported_and_nothing_is_over
         for r in caplog.records
     )
     assert (await warehouse_counts(warehouse))["events"] == 20
+
+
+async def test_a_locked_hot_store_backs_off_and_logs_once_then_recovers(
+    tmp_path: Path,
+    warehouse: Warehouse,
+    clock: RecordingClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="nephos.warehouse.etl")
+    store = SqliteHotStore(str(tmp_path / "locked.db"), clock=clock, busy_timeout=0.05)
+    await store.open()
+    last = await commit_mix(store, clock, results=5, metrics=0)
+    other_writer = sqlite3.connect(str(tmp_path / "locked.db"), isolation_level=None)
+    other_writer.execute("BEGIN IMMEDIATE")  # holds the write lock: the mirror cannot be written
+    etl = Etl(store, warehouse, clock=clock, poll_interval=60, backoff_initial=3, max_batch_age=0)
+    task = await running(etl)
+    try:
+        for delay in (3, 6):  # the feed can be read, the checkpoint mirror not written
+            await asyncio.wait_for(clock.asked(delay), 30)
+            clock.advance(delay)
+        await asyncio.wait_for(clock.asked(12), 30)
+    finally:
+        other_writer.execute("ROLLBACK")
+        other_writer.close()
+    clock.advance(12)
+    await asyncio.wait_for(etl.wait_checkpoint(last), 30)
+    await stopped(etl, task)
+    await store.close()
+
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2
+    assert "hot store unreachable" in lines[0] and "hot store reachable again" in lines[1]
+    assert (await warehouse_counts(warehouse))["events"] == 5

@@ -116,6 +116,7 @@ class Etl:
         self._warehouse_outage = Outage("warehouse", clock, backoff_initial, backoff_max)
         self._store_outage = Outage("hot store", clock, backoff_initial, backoff_max)
         self._connected = False
+        self._mirror_stale = False
         self._checkpoint: int | None = None
         self._read_seq = 0
         self._pending: list[Event] = []
@@ -240,18 +241,16 @@ class Etl:
 
     async def _step(self) -> tuple[float, bool]:
         """One turn: read, maybe load. How long to wait next, and whether notify may cut it."""
+        loaded = False
         try:
             if self._checkpoint is None:
                 await self._start()
-                self._warehouse_outage.recovered()
-                self._up(True)
+            elif self._mirror_stale:
+                await self._mirror()
             await self._read()
-            self._store_outage.recovered()
             if self._due():
                 await self._commit_batch()
-                self._warehouse_outage.recovered()
-                self._up(True)
-                return 0.0, False
+                loaded = True
         except WarehouseError as exc:
             await self._disconnect()
             self._up(False)
@@ -262,7 +261,13 @@ class Etl:
             return self._store_outage.failed(exc, len(self._pending)), False
         finally:
             await self._refresh_lag()
-        return self._idle_wait(), True
+        # Only a turn with no failure at all ends an outage: a store that can be read but not
+        # written must not log "unreachable" and "reachable again" on every retry.
+        self._store_outage.recovered()
+        if self._connected:
+            self._warehouse_outage.recovered()
+            self._up(True)
+        return (0.0, False) if loaded else (self._idle_wait(), True)
 
     def _due(self) -> bool:
         if not self._pending:
@@ -379,10 +384,13 @@ class Etl:
         self._progressed()
 
     async def _mirror(self) -> None:
-        # After the warehouse checkpoint, never before: the mirror protects retention.
+        # After the warehouse checkpoint, never before: the mirror protects retention. A failed
+        # write is retried at the start of the next turn.
         if self._checkpoint is not None:
+            self._mirror_stale = True
             at = self._clock.now().isoformat().replace("+00:00", "Z")
             await self._store.set_state(mirror_key(self.name), {"seq": self._checkpoint, "at": at})
+            self._mirror_stale = False
 
     def _fault_point(self) -> None:
         if self._crash_after is None:
