@@ -1,17 +1,20 @@
 """Batch anomaly detection over the warehouse: ``detect_batch`` and the ``Anomaly`` it returns.
 
 The work is one statement, ``snowflake/analytics/anomalies.sql`` (Snowflake dialect; DuckDB
-runs it transpiled): per series and hour of the day, a median baseline and a spread per side
-from the 10th and 90th percentiles over the history, floored as the online detector floors
-it; points beyond ``z_open`` are flagged and consecutive flagged points collapse into one row
-per episode (gaps and islands). Python only names the kind, the confidence and the severity.
+runs it transpiled): per series and quarter hour of the day, a median baseline and a spread
+per side from the 10th and 90th percentiles over the history (kept within three times the
+series' typical tails, so an incident in the history cannot hide itself), floored as the
+online detector floors it; points beyond ``z_open`` are flagged and consecutive flagged
+points collapse into one row per episode (gaps and islands). Python only names the kind,
+the confidence and the severity.
 
 How it relates to the online detector (``anomaly_detector``): the same robust z-score, the
 same floors, the same onset rule (``confirm_points`` beyond ``z_open`` or one beyond
 ``z_spike``), one row per episode. It differs where a single pass of SQL must: the baseline
-is per hour of the day over the whole history rather than a causal 24-hour level plus a
-15-minute profile, so a level shift inside the history blurs it, and the kind is guessed from
-the metric family and the episode's length rather than from slope tests. Use the online
+is per quarter hour of the day over the whole history rather than a causal 24-hour level
+plus a 15-minute profile, so a level shift inside the history blurs it (the online detector
+adapts within an hour), missing data and flatlines are not looked for, and the kind is
+guessed from the metric family and the episode's length rather than from slope tests. Use the online
 detector for alerting as points arrive; use this for "what happened in the last day".
 """
 
@@ -50,7 +53,7 @@ class Anomaly:
     confidence: float
     severity: Severity
     history_points: int
-    """Points behind the baseline of the episode's hour of the day."""
+    """Points behind the baseline of the episode's quarter hour of the day."""
 
 
 def _aware(value: Any) -> datetime:
@@ -108,7 +111,7 @@ async def detect_batch(
     until: datetime | None = None,
     history: timedelta = timedelta(days=7),
     settings: DetectorSettings | None = None,
-    min_points: int = 24,
+    min_points: int = 12,
     clock: Clock | None = None,
 ) -> list[Anomaly]:
     """Anomaly episodes that started in ``[since, until]``, oldest first.
@@ -119,7 +122,7 @@ async def detect_batch(
         until: its end; now by default.
         history: how far before ``until`` the baselines look (at least back to ``since``).
         settings: thresholds shared with the online detector.
-        min_points: points an hour-of-day baseline needs before its hour is judged.
+        min_points: points a quarter-hour-of-day baseline needs before that slot is judged.
         clock: the source of "now".
 
     Raises:

@@ -1,8 +1,8 @@
 -- Anomaly episodes in [since, until], one row per episode: each series' points are judged
--- against a robust baseline for their hour of the day, learned over [history_start, until]:
--- the median, and a spread per side: the larger of the hour's interquartile spread and the
--- series' tail (10th and 90th percentiles; heavy upper tails are common), floored by 1.5
--- points for percentages, 2 ms for milliseconds and 2 % of the level.
+-- against a robust baseline for their quarter hour of the day (as the online detector's
+-- 15-minute profile), learned over [history_start, until]:
+-- the median, and a spread per side from the 10th and 90th percentiles (heavy upper tails are
+-- common), floored by 1.5 points for percentages, 2 ms for milliseconds and 2 % of the level.
 -- A point is flagged beyond z_open spreads; consecutive flagged points of one direction, no
 -- more than join_gap_seconds apart, form one episode (gaps and islands), kept when it has
 -- confirm_points points or a point beyond z_spike (not for latencies, whose lone slow
@@ -14,7 +14,7 @@
 -- @param z_spike DOUBLE = 7.0
 -- @param confirm_points INTEGER = 3
 -- @param join_gap_seconds INTEGER = 900
--- @param min_points INTEGER = 24
+-- @param min_points INTEGER = 12
 -- @alerts anomaly
 WITH series_points AS (
     SELECT instance AS resource, metric, unit, provider, ts, value
@@ -28,19 +28,19 @@ WITH series_points AS (
       AND NOT COALESCE(sentinel_offline, FALSE)
 ),
 baselines AS (
-    SELECT resource, metric, HOUR(ts) AS hour_of_day,
+    SELECT resource, metric, HOUR(ts) * 4 + FLOOR(MINUTE(ts) / 15) AS slot,
            COUNT(*) AS history_points,
            MIN(ts) AS first_ts,
            PERCENTILE_CONT(0.1) WITHIN GROUP (ORDER BY value) AS p10,
-           PERCENTILE_CONT(0.25) WITHIN GROUP (ORDER BY value) AS p25,
            PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY value) AS p50,
-           PERCENTILE_CONT(0.75) WITHIN GROUP (ORDER BY value) AS p75,
            PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY value) AS p90
     FROM series_points
-    GROUP BY resource, metric, HOUR(ts)
+    GROUP BY resource, metric, HOUR(ts) * 4 + FLOOR(MINUTE(ts) / 15)
 ),
--- The tails of a series, as the median over its hours: an incident that fills one hour's
--- tail cannot widen them, while a heavy-tailed series keeps its tails every hour.
+-- The tails of a series, as the median over its slots: an incident that fills one slot's
+-- tail cannot widen them, while a heavy-tailed series keeps its tails in every slot. A slot
+-- may be up to three times wider than that (a daily ramp), no more (an incident in its
+-- history).
 tails AS (
     SELECT resource, metric,
            MEDIAN((p90 - p50) / 1.2816) AS upper_tail,
@@ -50,10 +50,12 @@ tails AS (
     GROUP BY resource, metric
 ),
 floored AS (
-    SELECT b.resource, b.metric, b.hour_of_day, b.history_points, t.first_ts,
+    SELECT b.resource, b.metric, b.slot, b.history_points, t.first_ts,
            b.p50 AS baseline,
-           GREATEST(t.upper_tail, (b.p75 - b.p25) / 1.349) AS upper_spread,
-           GREATEST(t.lower_tail, (b.p75 - b.p25) / 1.349) AS lower_spread
+           GREATEST(t.upper_tail, LEAST((b.p90 - b.p50) / 1.2816, 3 * t.upper_tail))
+               AS upper_spread,
+           GREATEST(t.lower_tail, LEAST((b.p50 - b.p10) / 1.2816, 3 * t.lower_tail))
+               AS lower_spread
     FROM baselines AS b
     JOIN tails AS t ON t.resource = b.resource AND t.metric = b.metric
     WHERE b.history_points >= :min_points
@@ -73,7 +75,8 @@ judged AS (
            ) AS spread
     FROM series_points AS p
     JOIN floored AS f
-      ON f.resource = p.resource AND f.metric = p.metric AND f.hour_of_day = HOUR(p.ts)
+      ON f.resource = p.resource AND f.metric = p.metric
+     AND f.slot = HOUR(p.ts) * 4 + FLOOR(MINUTE(p.ts) / 15)
     WHERE p.ts >= :since
 ),
 flagged AS (

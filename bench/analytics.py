@@ -1,0 +1,136 @@
+"""Analytics over 10 million metric points in DuckDB: anomaly detection (and forecasting).
+
+Builds (or reuses) a DuckDB warehouse holding one-minute points for 30 days of 231 series
+(77 instances x cpu, memory, latency: 9,979,200 points) with daily cycles, noise and a few
+injected incidents, then times:
+
+* batch anomaly detection (``detect_batch``, i.e. ``snowflake/analytics/anomalies.sql``)
+  for the last 24 hours against 7 days of history (what ``nephos anomalies`` runs), and over
+  all 30 days with all 30 days as history (every one of the 10 million points judged);
+* the online detector in Python, in points per second (what the sentinel pays per point);
+* forecasting: see the marked section below (FORECAST adds its part there).
+
+The goal (issue 5): anomalies and forecasting together under 5 s over the 10 million points.
+
+    .venv/bin/python bench/analytics.py [--path /tmp/nephos-bench.duckdb] [--rebuild]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+DAYS = 30
+INSTANCES = 77
+METRICS = (("cpu_utilization", "percent"), ("mem_used_percent", "percent"), ("latency", "ms"))
+SERIES = INSTANCES * len(METRICS)
+END = START + timedelta(days=DAYS)
+
+
+async def build(path: Path) -> None:
+    """Create the schema with the warehouse, then generate the points inside DuckDB."""
+    import duckdb
+
+    from nephos.warehouse.duckdb import DuckDBWarehouse
+
+    warehouse = DuckDBWarehouse(path)
+    await warehouse.open()
+    await warehouse.close()
+    con = duckdb.connect(str(path))
+    # One row per series and minute; values follow a daily cycle with noise, and one
+    # 30-minute window in 20,000 holds an incident (a jump of 50 units).
+    con.execute(
+        f"""
+        INSERT INTO metrics (seq, ts, instance, metric, unit, value, provider)
+        SELECT NULL,
+               TIMESTAMP '2026-01-01 00:00:00' + to_minutes(m),
+               'vm-' || lpad(CAST(s // 3 AS VARCHAR), 3, '0'),
+               CASE s % 3 WHEN 0 THEN 'cpu_utilization' WHEN 1 THEN 'mem_used_percent'
+                          ELSE 'latency' END,
+               CASE s % 3 WHEN 2 THEN 'ms' ELSE 'percent' END,
+               round(
+                 CASE s % 3
+                   WHEN 0 THEN 20 + 15 * sin(2 * pi() * (m % 1440) / 1440.0) + 4 * random()
+                   WHEN 1 THEN 40 + 2 * sin(2 * pi() * (m % 1440) / 1440.0) + random()
+                   ELSE 120 + 30 * sin(2 * pi() * (m % 1440) / 1440.0) + 20 * random()
+                 END
+                 + CASE WHEN hash(s * 100000 + m // 30) % 20000 = 0 THEN 50 ELSE 0 END, 2),
+               'aws'
+        FROM range({SERIES}) AS t1(s), range({DAYS * 1440}) AS t2(m)
+        """
+    )
+    con.close()
+
+
+async def anomalies(path: Path) -> None:
+    from nephos.analytics.anomaly_batch import detect_batch
+    from nephos.warehouse.duckdb import DuckDBWarehouse
+
+    warehouse = DuckDBWarehouse(path)
+    await warehouse.open()
+    try:
+        rows = await warehouse.execute("SELECT COUNT(*) FROM metrics")
+        print(f"metric points: {rows[0][0]:,} in {SERIES} series")
+        for label, since, history in (
+            ("last 24 h vs 7 d history", END - timedelta(days=1), timedelta(days=7)),
+            ("all 30 d (10 M points judged)", START, timedelta(days=DAYS)),
+        ):
+            best = float("inf")
+            found = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                found = await detect_batch(warehouse, since, until=END, history=history)
+                best = min(best, time.perf_counter() - t0)
+            print(f"anomalies, {label}: {best:.2f} s best of 3, {len(found)} episodes")
+    finally:
+        await warehouse.close()
+
+
+def online_throughput() -> None:
+    import math
+    import random
+
+    from nephos.analytics.anomaly import SeriesKey
+    from nephos.analytics.anomaly_detector import OnlineDetector
+
+    rng = random.Random(1)
+    detector = OnlineDetector(SeriesKey("vm-1", "cpu_utilization", "percent"))
+    n = 14 * 1440
+    points = [
+        (START + timedelta(minutes=i), 20 + 15 * math.sin(2 * math.pi * i / 1440) + rng.random())
+        for i in range(n)
+    ]
+    t0 = time.perf_counter()
+    for ts, value in points:
+        detector.step(ts, value)
+    elapsed = time.perf_counter() - t0
+    print(f"online detector: {n / elapsed:,.0f} points/s ({elapsed / n * 1e6:.1f} µs a point)")
+
+
+# ---------------------------------------------------------------- FORECAST: add your part here
+# async def forecasting(path: Path) -> None:
+#     """Time predict_batch over the same warehouse and print its figures."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--path", type=Path, default=Path("/tmp/nephos-bench-analytics.duckdb"))
+    parser.add_argument("--rebuild", action="store_true", help="Regenerate the points.")
+    args = parser.parse_args()
+    if args.rebuild and args.path.exists():
+        os.remove(args.path)
+    if not args.path.exists():
+        t0 = time.perf_counter()
+        asyncio.run(build(args.path))
+        print(f"generated the warehouse in {time.perf_counter() - t0:.1f} s: {args.path}")
+    asyncio.run(anomalies(args.path))
+    online_throughput()
+
+
+if __name__ == "__main__":
+    main()
