@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "nephos.cli.inventory_cmd",
     "nephos.cli.anomalies_cmd",
     "nephos.cli.snowflake_cmd",
+    "nephos.cli.agent_cmd",
 )
 
 app = typer.Typer(

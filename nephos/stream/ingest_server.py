@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from nephos.model import MetricPoint
     from nephos.store.spool import SpoolingWriter
 
-__all__ = ["IngestServer", "ingest_listen"]
+__all__ = ["INGEST_PATH", "IngestServer", "ingest_listen"]
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,9 @@ class IngestServer:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            raise StreamError(f"ingest cannot listen on {self._host}:{self._port}: {exc}") from exc
+            raise StreamError(
+                f"ingest cannot listen on {self._host}:{self._port} (hub.ingest_listen): {exc}"
+            ) from exc
         self._runner = runner
         server = site._server  # aiohttp exposes the bound port only here
         sockets = getattr(server, "sockets", None) or ()
