@@ -213,6 +213,20 @@ async def test_cpu_and_memory_come_from_azure_monitor(
     assert call.query["timespan"] == "2026-01-05T11:50:00Z/2026-01-05T12:00:00Z"
 
 
+async def test_a_vm_deleted_after_listing_has_no_metrics_and_others_still_do(
+    sim: CloudSim, fleet: CloudFleet, clock: SkippingClock
+) -> None:
+    add(fleet, "kept", metrics={"cpu_percent": lambda at: 10.0})
+    add(fleet, "gone")
+    provider = azure(sim, clock)
+    kept, gone = await provider.list_instances()
+    fleet.remove("azure", "vmid-gone")
+    end = clock.now()
+    points = await provider.fetch_metrics([kept, gone], start=end - timedelta(minutes=5), end=end)
+    await provider.close()
+    assert {p.instance for p in points} == {kept.id}
+
+
 async def test_the_token_is_fetched_again_shortly_before_it_expires(
     sim: CloudSim, fleet: CloudFleet, clock: SkippingClock
 ) -> None:

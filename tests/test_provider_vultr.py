@@ -276,6 +276,18 @@ async def test_bandwidth_becomes_daily_in_and_out_points_inside_the_window(
     assert call.query == {"date_range": "3"}
 
 
+async def test_an_instance_deleted_after_listing_has_no_bandwidth_and_others_still_do(
+    sim: CloudSim, fleet: CloudFleet, clock: SkippingClock
+) -> None:
+    kept, gone = add(fleet, 2, metrics={"bandwidth_in_bytes": lambda at: 5.0})
+    provider = vultr(sim, clock)
+    instances = await provider.list_instances()
+    fleet.remove("vultr", gone.id)
+    points = await provider.fetch_metrics(instances, start=clock.now(), end=clock.now())
+    await provider.close()
+    assert {p.instance for p in points} == {kept.id}
+
+
 async def test_requests_stay_under_the_client_side_rate(
     sim: CloudSim, fleet: CloudFleet, clock: SkippingClock
 ) -> None:

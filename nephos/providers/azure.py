@@ -34,7 +34,7 @@ from nephos.providers.azure_parse import (
     vm_sizes,
 )
 from nephos.providers.base import Provider
-from nephos.providers.http_client import ApiClient, RetryPolicy, seconds
+from nephos.providers.http_client import ApiClient, ApiError, RetryPolicy, seconds
 from nephos.providers.options import OptionReader
 
 __all__ = ["AzureProvider", "azure_state"]
@@ -266,6 +266,7 @@ class AzureProvider(Provider):
         """``cpu_percent`` and ``mem_percent`` (100 - Available Memory Percentage) per VM.
 
         One Azure Monitor call per VM, ``metrics_concurrency`` at a time, 5-minute averages.
+        A VM deleted since it was listed (404) has no points.
 
         Raises:
             ProviderError: a metrics call failed.
@@ -281,9 +282,14 @@ class AzureProvider(Provider):
 
         async def one(instance: Instance) -> list[MetricPoint]:
             async with gate:
-                body = await self._api.get_json(
-                    f"{instance.id}/providers/Microsoft.Insights/metrics", params
-                )
+                try:
+                    body = await self._api.get_json(
+                        f"{instance.id}/providers/Microsoft.Insights/metrics", params
+                    )
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+                    return []  # deleted since it was listed
             return metric_points(instance.id, body)
 
         mine = [i for i in instances if i.provider == self.name and i.id.startswith("/")]

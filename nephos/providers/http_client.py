@@ -27,7 +27,15 @@ import httpx
 from nephos.clock import Clock
 from nephos.errors import ProviderError
 
-__all__ = ["ApiClient", "RateLimit", "RetryPolicy", "TokenSource", "error_text", "seconds"]
+__all__ = [
+    "ApiClient",
+    "ApiError",
+    "RateLimit",
+    "RetryPolicy",
+    "TokenSource",
+    "error_text",
+    "seconds",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +43,14 @@ TokenSource = Callable[[], Awaitable[str]]
 """Returns a bearer token that is valid now (refreshing it first when needed)."""
 
 Retryable = Callable[[httpx.Response], bool]
+
+
+class ApiError(ProviderError):
+    """The API answered with an error status; ``status`` lets a caller tell 404 from the rest."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,17 +228,20 @@ class ApiClient:
             return True
         return self._retryable is not None and self._retryable(response)
 
-    def _failure(self, response: httpx.Response, path: str) -> ProviderError:
+    def _failure(self, response: httpx.Response, path: str) -> ApiError:
         words = _status_words(response)
         detail = error_text(response)
         if response.status_code in (401, 403) and not (
             self._retryable and self._retryable(response)
         ):
-            return ProviderError(f"{self.provider}: {words}: {self._auth_hint}")
+            return ApiError(
+                f"{self.provider}: {words}: {self._auth_hint}", status=response.status_code
+            )
         if self._should_retry(response):
             words += f" after {self.retry.attempts} attempts"
         suffix = f": {detail}" if detail else ""
-        return ProviderError(f"{self.provider}: {words} (GET {path}){suffix}")
+        message = f"{self.provider}: {words} (GET {path}){suffix}"
+        return ApiError(message, status=response.status_code)
 
     async def _wait(self, attempt: int, response: httpx.Response | None, reason: str) -> None:
         delay = self._retry_after(response) if response is not None else None

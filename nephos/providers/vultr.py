@@ -21,7 +21,7 @@ from nephos.clock import Clock
 from nephos.errors import ProviderError
 from nephos.model import Instance, InstanceState, MetricPoint, parse_time
 from nephos.providers.base import Provider
-from nephos.providers.http_client import ApiClient, RetryPolicy, seconds
+from nephos.providers.http_client import ApiClient, ApiError, RetryPolicy, seconds
 from nephos.providers.options import OptionReader
 
 __all__ = ["VultrProvider", "vultr_state"]
@@ -198,9 +198,14 @@ class VultrProvider(Provider):
 
         async def one(instance: Instance) -> list[MetricPoint]:
             async with gate:
-                body = await self._api.get_json(
-                    f"/v2/instances/{instance.id}/bandwidth", {"date_range": date_range}
-                )
+                try:
+                    body = await self._api.get_json(
+                        f"/v2/instances/{instance.id}/bandwidth", {"date_range": date_range}
+                    )
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+                    return []  # deleted since it was listed
             return _bandwidth_points(instance.id, body, start, end)
 
         mine = [i for i in instances if i.provider == self.name]
