@@ -11,8 +11,11 @@ injected incidents, then times:
 * forecasting: see the marked section below (FORECAST adds its part there).
 
 The goal (issue 5): anomalies and forecasting together under 5 s over the 10 million points.
+With ``--quality`` it prints instead the detector's precision, recall and false alarms on the
+labelled evaluation set (tests/data/anomaly), beside the literal 3-sigma rule's.
 
     .venv/bin/python bench/analytics.py [--path /tmp/nephos-bench.duckdb] [--rebuild]
+    .venv/bin/python bench/analytics.py --quality
 """
 
 from __future__ import annotations
@@ -112,6 +115,46 @@ def online_throughput() -> None:
     print(f"online detector: {n / elapsed:,.0f} points/s ({elapsed / n * 1e6:.1f} µs a point)")
 
 
+def quality() -> None:
+    from nephos.analytics.anomaly_eval import (
+        evaluate,
+        load_labelled_dir,
+        online_detector_alerts,
+        three_sigma_alerts,
+        three_sigma_onset_alerts,
+    )
+
+    data = Path(__file__).resolve().parents[1] / "tests" / "data" / "anomaly"
+    dataset = load_labelled_dir(data)
+    detectors = (
+        ("nephos online detector", online_detector_alerts()),
+        ("3-sigma, 24 h (literal: every point)", three_sigma_alerts),
+        ("3-sigma, 24 h, one alert per run", three_sigma_onset_alerts),
+    )
+    weeks = sum(s.weeks for s in dataset)
+    print(f"{len(dataset)} series, {weeks:.0f} series-weeks, five-minute points\n")
+    print("| detector | alerts | precision | recall | false alarms / series-week |")
+    print("|---|---:|---:|---:|---:|")
+    for name, fn in detectors:
+        r = evaluate(name, fn, dataset)
+        recall = f"{r.recall:.2f} ({r.detected}/{r.incidents})"
+        print(
+            f"| {name} | {r.alerts} | {r.precision:.2f} | {recall}"
+            f" | {r.false_alarms_per_series_week:.2f} |"
+        )
+    print("\nPer series: incidents detected, false alarms")
+    print("\n| series | incidents | nephos | 3-sigma | 3-sigma, one per run |")
+    print("|---|---:|---:|---:|---:|")
+    for labelled in dataset:
+        cells = []
+        for name, fn in detectors:
+            r = evaluate(name, fn, [labelled])
+            cells.append(f"{r.detected}, {r.false_alarms}")
+        print(
+            f"| {labelled.series.label} | {len(labelled.incidents())} | " + " | ".join(cells) + " |"
+        )
+
+
 # ---------------------------------------------------------------- FORECAST: add your part here
 # async def forecasting(path: Path) -> None:
 #     """Time predict_batch over the same warehouse and print its figures."""
@@ -121,7 +164,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--path", type=Path, default=Path("/tmp/nephos-bench-analytics.duckdb"))
     parser.add_argument("--rebuild", action="store_true", help="Regenerate the points.")
+    parser.add_argument("--quality", action="store_true", help="Evaluate on the labelled set.")
     args = parser.parse_args()
+    if args.quality:
+        quality()
+        return
     if args.rebuild and args.path.exists():
         os.remove(args.path)
     if not args.path.exists():

@@ -27,6 +27,7 @@ __all__ = [
     "load_labelled_dir",
     "online_detector_alerts",
     "three_sigma_alerts",
+    "three_sigma_onset_alerts",
 ]
 
 AlertFn = Callable[["LabelledSeries"], list[datetime]]
@@ -127,9 +128,19 @@ def three_sigma_alerts(labelled: LabelledSeries) -> list[datetime]:
     The mean and standard deviation are over the points of the preceding 24 hours (not the
     point itself); nothing is judged before two points of history.
     """
+    return _three_sigma(labelled, onsets_only=False)
+
+
+def three_sigma_onset_alerts(labelled: LabelledSeries) -> list[datetime]:
+    """The 3-sigma rule with one alert per run of flagged points (a kinder baseline)."""
+    return _three_sigma(labelled, onsets_only=True)
+
+
+def _three_sigma(labelled: LabelledSeries, *, onsets_only: bool) -> list[datetime]:
     window: deque[tuple[datetime, float]] = deque()
     total = total_sq = 0.0
     alerts = []
+    previous = False
     day = timedelta(hours=24)
     for ts, value in zip(labelled.times, labelled.values, strict=True):
         while window and window[0][0] < ts - day:
@@ -140,8 +151,10 @@ def three_sigma_alerts(labelled: LabelledSeries) -> list[datetime]:
         if n >= 2:
             mean = total / n
             sd = math.sqrt(max(0.0, (total_sq - n * mean * mean) / (n - 1)))
-            if sd > 0 and abs(value - mean) > 3 * sd:
+            flagged = sd > 0 and abs(value - mean) > 3 * sd
+            if flagged and not (onsets_only and previous):
                 alerts.append(ts)
+            previous = flagged
         window.append((ts, value))
         total += value
         total_sq += value * value
