@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.model import Alert, AlertState, to_dict
 
@@ -32,12 +33,6 @@ alerts_app = typer.Typer(
     invoke_without_command=True,
 )
 
-ConfigOption = Annotated[
-    str | None,
-    typer.Option(
-        "--config", "-c", envvar="NEPHOS_CONFIG", help="The config file.", show_default=False
-    ),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 _STATE_LOOK = {
@@ -49,10 +44,9 @@ _STATE_LOOK = {
 
 def _with_store(config_path: str | None, work: Callable[[HotStore], Awaitable[T]]) -> T:
     """Load the config, open its hot store, run ``work`` on it and close the store."""
-    from nephos.config import load_config
     from nephos.store import open_hot_store
 
-    config = load_config(config_path)
+    config = load_cli_config(config_path)
 
     async def main() -> T:
         store = open_hot_store(config.storage.hot, clock=SystemClock())
@@ -67,12 +61,11 @@ def _with_store(config_path: str | None, work: Callable[[HotStore], Awaitable[T]
 
 def _with_book(config_path: str | None, work: Callable[[AlertBook], Awaitable[T]]) -> T:
     """Run ``work`` on an alert book over the configured store and notifiers."""
-    from nephos.config import load_config
     from nephos.notify.dispatch import Dispatcher
     from nephos.sentinel.alerts import AlertBook
     from nephos.store import open_hot_store
 
-    config = load_config(config_path)
+    config = load_cli_config(config_path)
     clock = SystemClock()
 
     async def main() -> T:

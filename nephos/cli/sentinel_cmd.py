@@ -1,4 +1,4 @@
-"""``nephos sentinel run``: the checker loop in the foreground, and its live terminal output.
+"""``nephos sentinel run``: the checker loop in the foreground, its hub, and its live output.
 
 The live output (state-change lines, alert lines, a periodic summary; or JSON lines) is shared
 with ``nephos demo`` through :class:`LiveOutput`. The loop itself is
@@ -13,13 +13,13 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import Clock, SystemClock
 from nephos.config.types import Config
 from nephos.errors import StreamError, UsageError
@@ -37,25 +37,9 @@ from nephos.sentinel.output import (
 if TYPE_CHECKING:
     from nephos.sentinel.runner import Sentinel
 
+# ConfigOption and load_cli_config are re-exported for the command modules that still import
+# them from here; they live in config_cmd.
 __all__ = ["ConfigOption", "LiveOutput", "load_cli_config", "register", "run_sentinel"]
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", envvar="NEPHOS_CONFIG", help="Config file (default: looked up)."
-    ),
-]
-
-
-def load_cli_config(path: Path | None) -> Config:
-    """The config named on the command line, or found by the documented lookup order.
-
-    Raises:
-        ConfigError: no config file was found, or it does not validate.
-    """
-    from nephos.config import load_config
-
-    return load_config(str(path) if path is not None else None)
 
 
 class LiveOutput:

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
+from nephos.errors import StoreError
 from nephos.model import Alert, CheckResult, EventKind, Health, Instance, MetricPoint
 
 if TYPE_CHECKING:
@@ -28,12 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["format_message", "register"]
 
-ConfigOption = Annotated[
-    str | None,
-    typer.Option(
-        "--config", "-c", envvar="NEPHOS_CONFIG", help="The config file.", show_default=False
-    ),
-]
 TokenOption = Annotated[
     str | None,
     typer.Option(
@@ -74,10 +70,9 @@ def hub_command(
     ] = None,
 ) -> None:
     """Serve the live stream over WebSocket, tailing the configured hot store."""
-    from nephos.config import load_config
     from nephos.stream.hub import check_listen
 
-    cfg = load_config(config)
+    cfg = load_cli_config(config)
     hub_config = replace(cfg.hub, listen=listen) if listen else cfg.hub
     check_listen(hub_config.listen, hub_config.token)  # before the store is opened or created
     asyncio.run(_serve(cfg, hub_config))
@@ -85,16 +80,28 @@ def hub_command(
 
 async def _serve(cfg: Config, hub_config: HubConfig) -> None:
     from nephos.store import open_hot_store
+    from nephos.store.spool import SpoolingWriter, spool_dir_for
     from nephos.stream.hub import serve_hub
 
     clock = SystemClock()
     store = open_hot_store(cfg.storage.hot, clock=clock)
     await store.open()
+    # Ingest spools in its own directory: a sentinel run with --no-serve owns the main one.
+    hot = cfg.storage.hot
+    writer = SpoolingWriter(
+        store, spool_dir_for(hot) / "ingest", max_bytes=hot.spool_max_bytes, clock=clock
+    )
     try:
-        async with serve_hub(store, hub_config, clock=clock) as hub:
+        await writer.start()
+        async with serve_hub(store, hub_config, clock=clock, writer=writer) as hub:
             typer.echo(f"nephos hub: serving {hub.url} (Ctrl-C stops)", err=True)
+            if hub.ingest is not None:
+                typer.echo(f"nephos hub: ingest at POST {hub.ingest.url}", err=True)
             await _until_signalled()
     finally:
+        with contextlib.suppress(StoreError):
+            await writer.flush()  # what the store still cannot take stays spooled
+        await writer.close()
         await store.close()
 
 
@@ -149,11 +156,10 @@ def tail_command(
     token: TokenOption = None,
 ) -> None:
     """Print the live event stream as lines; survives hub restarts."""
-    from nephos.config import load_config
     from nephos.stream.client import StreamClient
     from nephos.stream.hub import dial_url
 
-    cfg = load_config(config)
+    cfg = load_cli_config(config)
     client = StreamClient(
         url or dial_url(cfg.hub.listen),
         token=token or cfg.hub.token,
