@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -126,3 +127,41 @@ async def test_status_prints_untrusted_names_and_reasons_literally(tmp_path: Pat
     assert "▲ degraded" in out
     assert "forged line" in out
     assert not any(line.startswith("forged") for line in out.splitlines())
+
+
+async def test_status_on_a_fresh_machine_says_how_to_create_data_and_exits_4(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NEPHOS_CONFIG"}
+    env["HOME"] = str(tmp_path)  # no config anywhere, the default store path is missing
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "nephos",
+        "status",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    lines = err.decode().strip().splitlines()
+    assert proc.returncode == 4
+    assert out == b""
+    assert len(lines) == 1
+    assert "nephos sentinel run" in lines[0] and "nephos demo" in lines[0]
+
+
+async def test_status_names_the_hub_that_watch_would_connect_to(
+    tmp_path: Path, web: HttpSim
+) -> None:
+    config = _write_config(tmp_path, web, {"alpha": "/ok"})
+    with config.open("a") as handle:
+        handle.write("hub:\n  listen: 0.0.0.0:9911\n  token: a-long-enough-test-token-0123\n")
+    code, _, _ = await nephos("sentinel", "run", "--once", "-c", str(config))
+    assert code == 0
+    code, out, _ = await nephos("status", "--json", "-c", str(config))
+    assert code == 0
+    assert json.loads(out)["hub"] == "ws://127.0.0.1:9911/"
+    code, out, _ = await nephos("status", "-c", str(config))
+    assert "ws://127.0.0.1:9911/" in out

@@ -1,7 +1,8 @@
 """``nephos status``: current health by provider and target from the hot store, worst first.
 
-Reads only: the newest result per target and the open alerts. The exit code is the worst
-health's (0, 1, 2); a store that cannot be opened exits 4 with one line on stderr.
+Reads only: the newest result per target, the open alerts and the known instances. It also
+names the hub that ``nephos watch`` would connect to. The exit code is the worst health's
+(0, 1, 2); a store that is missing or cannot be opened exits 4 with one line on stderr.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nephos.cli.sentinel_cmd import ConfigOption, load_cli_config
+from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.config.types import Config
 from nephos.errors import StoreError
-from nephos.model import Alert, AlertState, CheckResult, Health, to_dict
+from nephos.model import Alert, AlertState, CheckResult, Health, Instance, to_dict
 from nephos.sentinel.output import format_latency, one_line, state_label
 
 __all__ = ["FleetStatus", "ProviderStatus", "TargetStatus", "read_status", "register"]
@@ -69,6 +70,10 @@ class FleetStatus:
     """Every provider, worst first, and the fleet's worst health."""
 
     providers: tuple[ProviderStatus, ...]
+    hub_url: str | None = None
+    """The hub ``nephos watch`` would connect to (from ``hub.listen``)."""
+    instances: tuple[Instance, ...] = ()
+    """Instances the providers reported; counted for now, judged once providers feed health."""
 
     @property
     def health(self) -> Health:
@@ -79,7 +84,9 @@ class FleetStatus:
         """The ``--json`` document."""
         return {
             "health": self.health.value,
+            "hub": self.hub_url,
             "targets": sum(len(p.targets) for p in self.providers),
+            "instances": len(self.instances),
             "providers": [
                 {
                     "provider": p.provider,
@@ -91,7 +98,13 @@ class FleetStatus:
         }
 
 
-def build_status(results: list[CheckResult], alerts: list[Alert]) -> FleetStatus:
+def build_status(
+    results: list[CheckResult],
+    alerts: list[Alert],
+    *,
+    instances: list[Instance] | None = None,
+    hub_url: str | None = None,
+) -> FleetStatus:
     """Group ``results`` by provider, attach open ``alerts`` by target, sort worst first."""
     by_target: dict[str, list[Alert]] = {}
     for alert in alerts:
@@ -109,7 +122,7 @@ def build_status(results: list[CheckResult], alerts: list[Alert]) -> FleetStatus
         for name, rows in providers.items()
     ]
     groups.sort(key=lambda p: (-p.health.rank, p.provider))
-    return FleetStatus(tuple(groups))
+    return FleetStatus(tuple(groups), hub_url=hub_url, instances=tuple(instances or ()))
 
 
 async def read_status(config: Config) -> FleetStatus:
@@ -119,15 +132,18 @@ async def read_status(config: Config) -> FleetStatus:
         StoreError: the store cannot be opened or read (exit 4).
     """
     from nephos.store import open_hot_store
+    from nephos.stream.hub import dial_url
 
     store = open_hot_store(config.storage.hot, clock=SystemClock())
     await store.open()
     try:
         results = await store.latest_results()
         alerts = await store.alerts(states=[AlertState.FIRING, AlertState.ACKNOWLEDGED])
+        instances = await store.instances()
     finally:
         await store.close()
-    return build_status(results, alerts)
+    hub_url = dial_url(config.hub.listen)
+    return build_status(results, alerts, instances=instances, hub_url=hub_url)
 
 
 def require_store(config: Config) -> None:
@@ -138,7 +154,10 @@ def require_store(config: Config) -> None:
     """
     hot = config.storage.hot
     if hot.backend == "sqlite" and not Path(hot.path).expanduser().exists():
-        raise StoreError(f"no hot store at {hot.path} (has `nephos sentinel run` run yet?)")
+        raise StoreError(
+            f"no hot store at {hot.path} yet: `nephos sentinel run` creates it as it checks "
+            f"your targets (or try `nephos demo --store {hot.path}` for a simulated fleet)"
+        )
 
 
 def render(status: FleetStatus, console: Console) -> None:
@@ -148,6 +167,11 @@ def render(status: FleetStatus, console: Console) -> None:
         return
     label = state_label(status.health)
     console.print(f"fleet [{label.style}]{label}[/{label.style}]")
+    if status.hub_url is not None:
+        console.print(f"[dim]live: {escape(status.hub_url)} (nephos watch)[/dim]")
+    if status.instances:
+        # A hook for the providers' instances: counted here until they get rows of their own.
+        console.print(f"[dim]instances: {len(status.instances)} known (nephos inventory)[/dim]")
     table = Table(box=None, pad_edge=False, show_edge=False)
     for column in ("provider", "state", "target", "last check", "latency", "alerts"):
         table.add_column(column, no_wrap=True, overflow="ellipsis")
