@@ -3,7 +3,8 @@
 HTTP endpoints whose latency drifts (a seeded random walk), one that degrades over a few
 minutes (past 1 s, then past 3 s), one that fails in 5xx bursts, an HTTPS endpoint whose
 certificate expires in a few days, a DNS name on a local DNS server and a TCP service. The
-servers come from ``nephos.sim``; ``nephos demo`` is a face over :func:`run_demo`.
+servers come from ``nephos.sim``; ``nephos demo`` is a face over :func:`run_demo`, and over
+:class:`~nephos.sim.background.BackgroundDemo` when the terminal UI owns the main thread.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from nephos.clock import Clock, SystemClock
 from nephos.config.types import (
     Config,
     HotStoreConfig,
+    HubConfig,
     NotifierConfig,
     SentinelConfig,
     StorageConfig,
@@ -260,6 +262,7 @@ async def run_demo(
     handle_signals: bool = False,
     clock: Clock | None = None,
     on_ready: Callable[[Sentinel], None] | None = None,
+    serve: HubConfig | None = None,
 ) -> Health:
     """Start the fleet, watch it with the sentinel until ``duration`` passes or a stop signal,
     then stop everything; the fleet's health at the end.
@@ -273,9 +276,11 @@ async def run_demo(
         handle_signals: stop gracefully on SIGINT and SIGTERM.
         clock: the time source (the system clock by default).
         on_ready: called with the sentinel before it starts (the CLI reads its alert book).
+        serve: serve the live-stream hub with these settings (``sentinel.hub`` once it runs).
 
     Raises:
         BackendError: the store could not be opened.
+        StreamError: the hub's address could not be bound.
         OSError: a simulated server could not start.
     """
     from nephos.sentinel.runner import Sentinel
@@ -301,7 +306,7 @@ async def run_demo(
 
                 timer = asyncio.create_task(stop_later())
             try:
-                await sentinel.run(handle_signals=handle_signals)
+                await sentinel.run(handle_signals=handle_signals, serve=serve)
             finally:
                 if timer is not None:
                     timer.cancel()
