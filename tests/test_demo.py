@@ -67,3 +67,26 @@ async def test_the_demo_command_stops_by_itself_and_prints_json_lines(tmp_path: 
     lines = [json.loads(line) for line in out.decode().splitlines()]
     checked = {line["result"]["target"] for line in lines if line["type"] == "check"}
     assert checked == await _fleet_names()
+
+
+async def test_the_headless_demo_prints_readable_lines(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "nephos",
+        "demo",
+        "--headless",
+        "--duration",
+        "2s",
+        "--interval",
+        "1s",
+        "--store",
+        str(tmp_path / "demo.db"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()
+    assert text.startswith("nephos demo: a simulated fleet on 127.0.0.1")
+    assert "orders-api" in text

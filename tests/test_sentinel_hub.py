@@ -7,6 +7,7 @@ receives was delivered because the sentinel woke the hub after committing its ba
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -220,3 +221,48 @@ async def test_sentinel_run_on_a_busy_hub_port_exits_4_with_one_line_naming_it(
     assert len(lines) == 1
     assert listen in lines[0] and "already in use" in lines[0]
     assert "--no-serve" in lines[0] and "hub.listen" in lines[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_sentinel_run_serves_the_hub_it_announces_until_sigterm(
+    tmp_path: Path, web: HttpSim
+) -> None:
+    url = f"ws://127.0.0.1:{_free_port()}/"
+    config = tmp_path / "nephos.yaml"
+    config.write_text(
+        f"storage:\n  hot:\n    path: {tmp_path / 'hot.db'}\n"
+        f"hub:\n  listen: {url[5:-1]}\n"
+        f"targets:\n  - name: api\n    url: {web.url('/ok')}\n    interval: 1s\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "nephos",
+        "sentinel",
+        "run",
+        "-c",
+        str(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    client = StreamClient(url)
+    try:
+        line = b""
+        while b"live stream" not in line:
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line, "the sentinel exited without announcing its hub"
+        stream = client.messages()
+        event = await _next(stream, _event_of(EventKind.CHECK, lambda r: r.target == "api"))
+    finally:
+        await client.close()
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 30)
+    assert f"live stream on {url}" in line.decode()
+    assert isinstance(event, EventMessage)
+    assert proc.returncode == 0

@@ -106,6 +106,16 @@ class LiveOutput:
         """Take the open-alert count of the summary from ``sentinel``'s alert book."""
         self.open_alerts = lambda: len(sentinel.alert_book.open_alerts())
 
+    async def announce(self, sentinel: Sentinel) -> None:
+        """Once ``sentinel`` serves, say where its live stream is (not in JSON mode)."""
+        await sentinel.serving.wait()
+        if sentinel.hub is not None and not self.json_lines:
+            self.console.print(
+                f"[dim]live stream on {escape(sentinel.hub.url)}: `nephos watch` shows it[/dim]",
+                highlight=False,
+                soft_wrap=True,
+            )
+
     async def summaries(self, every: float, clock: Clock) -> None:
         """Print the summary every ``every`` seconds until cancelled."""
         while True:
@@ -163,6 +173,7 @@ async def run_sentinel(
             output.summary()
             return health.exit_code
         ticker = asyncio.create_task(output.summaries(summary_every, clock))
+        announcer = asyncio.create_task(output.announce(sentinel))
         try:
             await sentinel.run(
                 metrics_port=metrics_port,
@@ -174,6 +185,7 @@ async def run_sentinel(
             raise _explain_hub_error(exc, config.hub.listen) from exc
         finally:
             ticker.cancel()
+            announcer.cancel()
         output.summary()
         return 0
     finally:
