@@ -74,6 +74,18 @@ def test_a_daily_batch_peak_is_learned_and_stops_alerting() -> None:
     assert late == []
 
 
+@pytest.mark.parametrize("start_minute", [5, 10, 20])
+def test_a_daily_job_off_the_bucket_grid_is_learned_too(start_minute: int) -> None:
+    rng = random.Random(start_minute)
+    begin = 2 + start_minute / 60
+
+    def cpu(i: int, hour: float) -> float:
+        return (66.0 if begin <= hour < begin + 0.5 else 12.0) + rng.gauss(0, 1.0)
+
+    verdicts = run(CPU, series(6, 5, cpu))
+    assert [v for v in onsets(verdicts) if v.ts >= START + timedelta(days=3)] == []
+
+
 def test_a_level_shift_fires_once_then_adapts() -> None:
     rng = random.Random(3)
     shift_at = 2 * 24 * 60

@@ -222,8 +222,22 @@ class SeriesBaseline:
             warm = median([v for _, v in self.recent])
             return Expectation(warm, self.spread(warm), False)
         index = int(t // self._bucket_s)
-        offset, offset_spread = self.offset(index)
-        seasonal = (index % self._slots) in self._offsets
-        base = self.level + offset + self._bias if level is None else level + offset
-        spread = max(self.spread(base, 1 if value >= base else -1), offset_spread)
-        return Expectation(base, spread, seasonal)
+        centre = self.level + self._bias if level is None else level
+        best: Expectation | None = None
+        # The slot's own profile, and its neighbours' when learned: a daily job that starts a
+        # few minutes off the bucket grid, or drifts from day to day, is still expected.
+        for candidate in (index, index - 1, index + 1):
+            if candidate != index and (candidate % self._slots) not in self._offsets:
+                continue
+            offset, offset_spread = self.offset(candidate)
+            base = centre + offset
+            side = 1 if value >= base else -1
+            spread = max(self.spread(base, side), offset_spread)
+            seasonal = (candidate % self._slots) in self._offsets
+            found = Expectation(base, spread, seasonal)
+            if (
+                best is None
+                or abs(value - base) / spread < abs(value - best.baseline) / best.spread
+            ):
+                best = found
+        return best
