@@ -37,7 +37,9 @@ def metric_points() -> list[MetricPoint]:
         latency = 120 * math.exp(rng.gauss(0, 0.1)) * (5 if i % 97 == 0 else 1)
         if DEGRADED <= ts < DEGRADED + timedelta(minutes=45):
             latency *= 3.5
+        nightly = 66.0 if 2 + 5 / 60 <= hour < 2 + 35 / 60 else 12.0  # off the 15-minute grid
         points += [
+            MetricPoint("batch-1", "cpu_utilization", "percent", ts, nightly + rng.gauss(0, 1)),
             MetricPoint("app-1", "cpu_utilization", "percent", ts, round(cpu, 2), "aws"),
             MetricPoint("idle-1", "cpu_utilization", "percent", ts, idle, "vultr"),
             MetricPoint("api-1", "response_time", "ms", ts, round(latency, 1), "gcp"),
@@ -71,7 +73,7 @@ def test_the_injected_incidents_come_back_as_one_row_per_episode(duck: Warehouse
     assert 100 < latency.baseline < 140
 
 
-def test_idle_quantised_cpu_and_lone_slow_requests_raise_nothing(duck: Warehouse) -> None:
+def test_idle_cpu_lone_slow_requests_and_a_nightly_job_raise_nothing(duck: Warehouse) -> None:
     found = detect(duck, START + timedelta(days=1))
     assert {a.series.instance for a in found} == {"app-1", "api-1"}
     assert len(found) == 2

@@ -52,6 +52,8 @@ tails AS (
 floored AS (
     SELECT b.resource, b.metric, b.slot, b.history_points, t.first_ts,
            b.p50 AS baseline,
+           LAG(b.p50) OVER (PARTITION BY b.resource, b.metric ORDER BY b.slot) AS prev_baseline,
+           LEAD(b.p50) OVER (PARTITION BY b.resource, b.metric ORDER BY b.slot) AS next_baseline,
            GREATEST(t.upper_tail, LEAST((b.p90 - b.p50) / 1.2816, 3 * t.upper_tail))
                AS upper_spread,
            GREATEST(t.lower_tail, LEAST((b.p50 - b.p10) / 1.2816, 3 * t.lower_tail))
@@ -60,24 +62,41 @@ floored AS (
     JOIN tails AS t ON t.resource = b.resource AND t.metric = b.metric
     WHERE b.history_points >= :min_points
 ),
-judged AS (
-    SELECT p.resource, p.metric, p.unit, p.provider, p.ts, p.value, f.baseline,
-           f.history_points, f.first_ts,
-           GREATEST(
-               IFF(p.value >= f.baseline, f.upper_spread, f.lower_spread),
-               CASE
-                   WHEN LOWER(p.unit) IN ('percent', '%', 'pct') THEN 1.5
-                   WHEN LOWER(p.unit) IN ('ms', 'milliseconds') THEN 2.0
-                   ELSE 0.0
-               END,
-               0.02 * ABS(f.baseline),
-               1e-9
-           ) AS spread
+-- The slot's own baseline, or a neighbour's when the value is nearer to it: a daily job that
+-- starts a few minutes off the quarter-hour grid, or drifts, is still expected.
+nearest AS (
+    SELECT p.resource, p.metric, p.unit, p.provider, p.ts, p.value, f.history_points,
+           f.first_ts, f.upper_spread, f.lower_spread,
+           CASE
+               WHEN ABS(p.value - COALESCE(f.prev_baseline, f.baseline))
+                        < ABS(p.value - f.baseline)
+                AND ABS(p.value - COALESCE(f.prev_baseline, f.baseline))
+                        <= ABS(p.value - COALESCE(f.next_baseline, f.baseline))
+                   THEN f.prev_baseline
+               WHEN ABS(p.value - COALESCE(f.next_baseline, f.baseline))
+                        < ABS(p.value - f.baseline)
+                   THEN f.next_baseline
+               ELSE f.baseline
+           END AS baseline
     FROM series_points AS p
     JOIN floored AS f
       ON f.resource = p.resource AND f.metric = p.metric
      AND f.slot = HOUR(p.ts) * 4 + FLOOR(MINUTE(p.ts) / 15)
     WHERE p.ts >= :since
+),
+judged AS (
+    SELECT resource, metric, unit, provider, ts, value, baseline, history_points, first_ts,
+           GREATEST(
+               IFF(value >= baseline, upper_spread, lower_spread),
+               CASE
+                   WHEN LOWER(unit) IN ('percent', '%', 'pct') THEN 1.5
+                   WHEN LOWER(unit) IN ('ms', 'milliseconds') THEN 2.0
+                   ELSE 0.0
+               END,
+               0.02 * ABS(baseline),
+               1e-9
+           ) AS spread
+    FROM nearest
 ),
 flagged AS (
     SELECT resource, metric, unit, provider, ts, value, baseline, spread, history_points,
