@@ -19,7 +19,8 @@ import pytest
 
 from nephos.warehouse.duckdb import DuckDBWarehouse
 from nephos.warehouse.snowflake import SnowflakeWarehouse
-from nephos.warehouse.sql_loader import SqlLibrary, Statement, bind_named
+from nephos.warehouse.sql_binds import bind_named
+from nephos.warehouse.sql_loader import SqlLibrary, Statement
 from tests.warehouse_fixtures import duckdb_warehouse, fakesnow_warehouse
 from tests.warehouse_seed import SEED_NOW, seed_events
 

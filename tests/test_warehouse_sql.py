@@ -8,13 +8,8 @@ from pathlib import Path
 import pytest
 
 from nephos.errors import WarehouseError
-from nephos.warehouse.sql_loader import (
-    SqlLibrary,
-    bind_named,
-    bind_positional_duckdb,
-    split_statements,
-    to_duckdb,
-)
+from nephos.warehouse.sql_binds import bind_named, bind_positional_duckdb, to_duckdb
+from nephos.warehouse.sql_loader import SqlLibrary, split_statements
 
 STATEMENT = """\
 -- Points of one series since :since.

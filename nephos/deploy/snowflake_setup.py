@@ -17,7 +17,8 @@ from typing import Any
 
 from nephos.errors import ConfigError, WarehouseError
 from nephos.warehouse.snowflake import SnowflakeWarehouse
-from nephos.warehouse.sql_loader import SqlLibrary, Statement, substitute_binds
+from nephos.warehouse.sql_binds import substitute_binds
+from nephos.warehouse.sql_loader import SqlLibrary, Statement
 
 __all__ = [
     "SCHEDULES",

@@ -19,12 +19,8 @@ from nephos.model import Event, MetricPoint
 from nephos.warehouse.base import Warehouse
 from nephos.warehouse.rows import TABLE_COLUMNS, Columns, flatten, metric_columns, naive_utc
 from nephos.warehouse.runtime import ConnectionThread, as_dicts
-from nephos.warehouse.sql_loader import (
-    SqlLibrary,
-    bind_positional_duckdb,
-    bind_value,
-    to_duckdb,
-)
+from nephos.warehouse.sql_binds import bind_positional_duckdb, bind_value, to_duckdb
+from nephos.warehouse.sql_loader import SqlLibrary
 
 if TYPE_CHECKING:
     import duckdb as duckdb_module

@@ -29,7 +29,8 @@ from nephos.warehouse.rows import (
 )
 from nephos.warehouse.runtime import ConnectionThread, as_dicts
 from nephos.warehouse.snowflake_conn import connect_args, map_error, resolve_connection
-from nephos.warehouse.sql_loader import SqlLibrary, bind_value
+from nephos.warehouse.sql_binds import bind_value
+from nephos.warehouse.sql_loader import SqlLibrary
 
 __all__ = ["SnowflakeWarehouse"]
 
