@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import sqlglot
 
-from nephos.warehouse.sql_loader import SqlLibrary, split_statements, sql_root, to_duckdb
+from nephos.warehouse.sql_binds import to_duckdb
+from nephos.warehouse.sql_loader import SqlLibrary, split_statements, sql_root
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "snowflake"
