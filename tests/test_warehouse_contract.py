@@ -71,7 +71,7 @@ def _alert() -> Alert:
         state=AlertState.FIRING,
         severity=Severity.CRITICAL,
         title="api is down",
-        message="503 from https://api.example.com/health",
+        message='503 from https://api.example.com/health: "Service\nUnavailable" \\ ✕ 日本',
         started_at=T0,
         updated_at=T0 + timedelta(minutes=1),
         condition="[STATUS] == 200",
