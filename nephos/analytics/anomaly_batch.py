@@ -111,7 +111,7 @@ async def detect_batch(
     until: datetime | None = None,
     history: timedelta = timedelta(days=7),
     settings: DetectorSettings | None = None,
-    min_points: int = 12,
+    min_points: int = 6,
     clock: Clock | None = None,
 ) -> list[Anomaly]:
     """Anomaly episodes that started in ``[since, until]``, oldest first.

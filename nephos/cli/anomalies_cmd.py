@@ -14,12 +14,15 @@ import json
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from nephos.clock import SystemClock
 from nephos.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from nephos.analytics.anomaly_batch import Anomaly
 
 __all__ = ["anomalies_app", "register"]
 
@@ -49,13 +52,26 @@ def _duration(flag: str, text: str) -> timedelta:
     return value
 
 
-def _rows(anomalies: list[Any]) -> list[dict[str, Any]]:
+def _rows(anomalies: list[Anomaly]) -> list[dict[str, Any]]:
     from nephos.model import to_dict
 
     return [to_dict(a) for a in anomalies]
 
 
-def _table(anomalies: list[Any]) -> None:
+_KIND_WORDS = {
+    "sustained_rise": "rise",
+    "latency_degradation": "slower",
+    "level_shift": "shift",
+}
+
+
+def _kind_word(a: Anomaly) -> str:
+    if a.kind.value == "spike":
+        return "spike" if a.direction >= 0 else "dip"
+    return _KIND_WORDS.get(a.kind.value, a.kind.value)
+
+
+def _table(anomalies: list[Anomaly]) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -65,19 +81,21 @@ def _table(anomalies: list[Any]) -> None:
         console.print("no anomalies")
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("STARTED", "SERIES", "KIND", "SEVERITY", "VALUE", "BASELINE", "Z", "CONF"):
-        table.add_column(
-            column, no_wrap=True, justify="right" if column in ("Z", "CONF") else "left"
-        )
+    table.add_column("STARTED", no_wrap=True)
+    table.add_column("SERIES", overflow="fold")
+    for column in ("KIND", "SEV"):
+        table.add_column(column, no_wrap=True)
+    for column in ("VALUE", "NORMAL", "Z", "CONF"):
+        table.add_column(column, no_wrap=True, justify="right")
     for a in anomalies:
-        unit = f" {a.series.unit}" if a.series.unit else ""
+        critical = a.severity.value == "critical"
         table.add_row(
-            a.started_at.strftime("%Y-%m-%d %H:%M"),
+            a.started_at.strftime("%m-%d %H:%M"),
             escape(a.series.label),
-            a.kind.value.replace("_", " "),
-            ("✕ " if a.severity.value == "critical" else "▲ ") + a.severity.value,
-            escape(f"{a.peak_value:g}{unit}"),
-            escape(f"{a.baseline:g}{unit}"),
+            _kind_word(a),
+            "[red]✕ crit[/]" if critical else "[yellow]▲ warn[/]",
+            f"{a.peak_value:.4g}",
+            f"{a.baseline:.4g}",
             f"{a.deviation:+.1f}",
             f"{a.confidence:.0%}",
         )
@@ -104,7 +122,7 @@ def anomalies(
     cfg = load_config(config)
     clock = SystemClock()
 
-    async def main() -> list[Any]:
+    async def main() -> list[Anomaly]:
         warehouse = open_warehouse(cfg.storage.warehouse, clock=clock)
         await warehouse.open()
         try:

@@ -14,7 +14,7 @@
 -- @param z_spike DOUBLE = 7.0
 -- @param confirm_points INTEGER = 3
 -- @param join_gap_seconds INTEGER = 900
--- @param min_points INTEGER = 12
+-- @param min_points INTEGER = 6
 -- @alerts anomaly
 WITH series_points AS (
     SELECT instance AS resource, metric, unit, provider, ts, value

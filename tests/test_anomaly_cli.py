@@ -1,0 +1,89 @@
+"""``nephos anomalies [--since] [--json]`` over a DuckDB warehouse named in a config file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from nephos.cli.main import main
+from nephos.model import MetricPoint
+from tests.warehouse_fixtures import duckdb_warehouse
+
+
+def run_cli(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    return int(exit_info.value.code or 0)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> tuple[Path, datetime]:
+    """A config whose warehouse holds 3 days of CPU ending now, with a spike 2 hours ago."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    spike = now - timedelta(hours=2)
+    rng = random.Random(3)
+    points = []
+    for i in range(3 * 288):
+        ts = now - timedelta(minutes=5 * i)
+        value = 97.0 if spike <= ts < spike + timedelta(minutes=20) else 30 + rng.gauss(0, 2)
+        points.append(MetricPoint("web-[1]", "cpu_utilization", "percent", ts, value, "aws"))
+    with duckdb_warehouse(tmp_path / "wh.duckdb") as wh:
+        asyncio.run(wh.load_metrics(sorted(points, key=lambda p: p.ts)))
+    path = tmp_path / "nephos.yaml"
+    path.write_text(
+        "storage:\n"
+        f"  hot: {{backend: sqlite, path: {tmp_path / 'hot.db'}}}\n"
+        f"  warehouse: {{backend: duckdb, path: {tmp_path / 'wh.duckdb'}}}\n"
+    )
+    return path, spike
+
+
+def test_json_lists_the_episode_with_its_evidence(
+    config: tuple[Path, datetime], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, spike = config
+    assert run_cli(["anomalies", "--since", "24h", "--json", "-c", str(path)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["series"] == {
+        "instance": "web-[1]",
+        "metric": "cpu_utilization",
+        "unit": "percent",
+        "provider": "aws",
+    }
+    assert row["kind"] == "spike" and row["points"] == 4
+    assert row["started_at"] == spike.isoformat().replace("+00:00", "Z")
+    assert row["peak_value"] == 97.0 and row["deviation"] > 10
+    assert 0 <= row["confidence"] <= 1
+
+
+def test_the_table_prints_names_literally(
+    config: tuple[Path, datetime], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = config
+    assert run_cli(["anomalies", "-c", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "web-[1]/cpu_utilization" in out
+    assert "spike" in out and "✕ crit" in out
+
+
+def test_a_window_without_anomalies_says_so(
+    config: tuple[Path, datetime], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = config
+    assert run_cli(["anomalies", "--since", "30m", "-c", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == "no anomalies"
+
+
+def test_a_bad_since_is_a_usage_error(
+    config: tuple[Path, datetime], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = config
+    assert run_cli(["anomalies", "--since", "soon", "-c", str(path)]) == 3
+    assert "--since" in capsys.readouterr().err
