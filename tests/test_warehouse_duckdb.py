@@ -13,6 +13,7 @@ from nephos.errors import ConfigError, WarehouseError
 from nephos.model import Event, EventKind, MetricPoint, to_dict
 from nephos.warehouse import open_warehouse
 from nephos.warehouse.duckdb import DuckDBWarehouse
+from nephos.warehouse.sql_loader import SqlLibrary
 from tests.warehouse_seed import SEED_NOW
 
 
@@ -66,3 +67,13 @@ def test_the_registry_rejects_an_unknown_backend_naming_the_known_ones() -> None
         ConfigError, match=r"unknown warehouse backend 'bigquery'.*duckdb, snowflake"
     ):
         open_warehouse(WarehouseConfig(backend="bigquery"))
+
+
+async def test_a_schema_that_fails_to_create_leaves_the_warehouse_closed(tmp_path: Path) -> None:
+    (tmp_path / "sql" / "ddl").mkdir(parents=True)
+    (tmp_path / "sql" / "ddl" / "010_bad.sql").write_text("CREATE TABLE t (x NO_SUCH_TYPE);\n")
+    wh = DuckDBWarehouse(tmp_path / "wh.duckdb", library=SqlLibrary(tmp_path / "sql"))
+    with pytest.raises(WarehouseError, match="cannot create the schema"):
+        await wh.open()
+    with pytest.raises(WarehouseError, match="not open"):
+        await wh.get_checkpoint("etl")

@@ -84,12 +84,16 @@ class DuckDBWarehouse(Warehouse):
             conn = duckdb.connect(self.path)
         except duckdb.Error as exc:
             raise _error(self.path, "open the warehouse", exc) from exc
+        try:
+            with self._mapped("create the schema"):
+                with contextlib.suppress(duckdb.Error):  # no ICU: naive timestamps need no zone
+                    conn.execute("SET TimeZone = 'UTC'")
+                for statement in self.library.ddl():
+                    conn.execute(to_duckdb(statement)[0])
+        except BaseException:
+            conn.close()  # the file stays free for the next attempt
+            raise
         self._conn = conn
-        with self._mapped("create the schema"):
-            with contextlib.suppress(duckdb.Error):  # no ICU: naive timestamps need no zone
-                conn.execute("SET TimeZone = 'UTC'")
-            for statement in self.library.ddl():
-                conn.execute(to_duckdb(statement)[0])
 
     async def close(self) -> None:
         """Close the connection and stop its thread; idempotent.

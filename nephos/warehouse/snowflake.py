@@ -124,11 +124,18 @@ class SnowflakeWarehouse(Warehouse):
 
         with self._mapped("connect"):
             self._conn = snowflake.connector.connect(**args)
-        if self._create_schema:
+        if not self._create_schema:
+            return
+        try:
             with self._mapped("create the schema"):
                 cursor = self._conn.cursor()
                 for statement in self.library.ddl():
                     cursor.execute(statement)
+        except BaseException:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise
 
     async def close(self) -> None:
         """Close the session; idempotent.
