@@ -8,7 +8,8 @@ injected incidents, then times:
   for the last 24 hours against 7 days of history (what ``nephos anomalies`` runs), and over
   all 30 days with all 30 days as history (every one of the 10 million points judged);
 * the online detector in Python, in points per second (what the sentinel pays per point);
-* forecasting: see the marked section below (FORECAST adds its part there).
+* forecasting (``predict_batch``, i.e. ``snowflake/analytics/forecast_linear.sql`` over a
+  3-day window, then a Python refit of each candidate), and the cost of one refit.
 
 The goal (issue 5): anomalies and forecasting together under 5 s over the 10 million points.
 With ``--quality`` it prints instead the detector's precision, recall and false alarms on the
@@ -155,9 +156,53 @@ def quality() -> None:
         )
 
 
-# ---------------------------------------------------------------- FORECAST: add your part here
-# async def forecasting(path: Path) -> None:
-#     """Time predict_batch over the same warehouse and print its figures."""
+# ---------------------------------------------------------------- forecasting (FORECAST)
+async def forecasting(path: Path) -> None:
+    """Time predict_batch over the same warehouse, and the refit of one candidate series.
+
+    The series here have daily cycles but no trend, so the SQL's linear fits find no
+    candidate and the figure is the warehouse pass alone; the refit of a candidate (its
+    points fetched and fitted in Python) is timed on its own, as if every memory series were
+    one, so a fleet with N candidates costs the pass plus N refits.
+    """
+    import numpy as np
+
+    from nephos.analytics.forecast import ForecastSettings, Thresholds, forecast_arrays
+    from nephos.analytics.forecast_batch import predict_batch
+    from nephos.warehouse.duckdb import DuckDBWarehouse
+
+    thresholds = Thresholds(
+        by_metric={"cpu_utilization": 90.0, "mem_used_percent": 90.0, "latency": 3000.0}
+    )
+    warehouse = DuckDBWarehouse(path)
+    await warehouse.open()
+    try:
+        best, made = float("inf"), []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            made = await predict_batch(warehouse, now=END, thresholds=thresholds)
+            best = min(best, time.perf_counter() - t0)
+        print(
+            f"forecasts, 3-day window, {SERIES} series: {best:.2f} s best of 3, "
+            f"{len(made)} forecasts"
+        )
+        bounds = {"since": END - timedelta(days=3), "until": END}
+        settings = ForecastSettings()
+        t0 = time.perf_counter()
+        for i in range(INSTANCES):
+            series = {"resource": f"vm-{i:03d}", "metric": "mem_used_percent"}
+            rows = await warehouse.query("forecast_points", {**bounds, **series})
+            hours = np.array([r["ts"].timestamp() / 3600.0 for r in rows])
+            values = np.array([float(r["value"]) for r in rows])
+            forecast_arrays(
+                hours, values, now=END.timestamp() / 3600.0, threshold=42.0, settings=settings
+            )
+        each = (time.perf_counter() - t0) / INSTANCES
+        print(
+            f"forecast refit of one candidate (4,320 points fetched, fitted): {each * 1000:.0f} ms"
+        )
+    finally:
+        await warehouse.close()
 
 
 def main() -> None:
@@ -177,6 +222,7 @@ def main() -> None:
         print(f"generated the warehouse in {time.perf_counter() - t0:.1f} s: {args.path}")
     asyncio.run(anomalies(args.path))
     online_throughput()
+    asyncio.run(forecasting(args.path))
 
 
 if __name__ == "__main__":
