@@ -71,9 +71,19 @@ def test_the_registry_rejects_an_unknown_backend_naming_the_known_ones() -> None
 
 async def test_a_schema_that_fails_to_create_leaves_the_warehouse_closed(tmp_path: Path) -> None:
     (tmp_path / "sql" / "ddl").mkdir(parents=True)
-    (tmp_path / "sql" / "ddl" / "010_bad.sql").write_text("CREATE TABLE t (x NO_SUCH_TYPE);\n")
+    (tmp_path / "sql" / "ddl" / "010_bad.sql").write_text(
+        "CREATE TABLE t (x INTEGER REFERENCES nowhere (y));\n"
+    )
     wh = DuckDBWarehouse(tmp_path / "wh.duckdb", library=SqlLibrary(tmp_path / "sql"))
     with pytest.raises(WarehouseError, match="cannot create the schema"):
         await wh.open()
     with pytest.raises(WarehouseError, match="not open"):
         await wh.get_checkpoint("etl")
+
+
+def test_sql_that_does_not_parse_is_one_clean_line() -> None:
+    from nephos.warehouse.sql_binds import to_duckdb
+
+    with pytest.raises(WarehouseError) as info:
+        to_duckdb("CREATE TABLE t (x NO_SUCH_TYPE)")
+    assert "\n" not in str(info.value) and "\x1b" not in str(info.value)

@@ -22,6 +22,7 @@ __all__ = [
     "bind_positional_duckdb",
     "bind_value",
     "find_binds",
+    "one_line",
     "qmarks",
     "substitute_binds",
     "to_duckdb",
@@ -29,6 +30,7 @@ __all__ = [
 
 _MARK = "nephos_bind_"
 _POS = "nephos_pos_"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _MARK_RE = re.compile(r"[:$@]?" + _MARK + r"(\d+)_")
 
 
@@ -116,7 +118,9 @@ def find_binds(sql: str, where: str) -> list[tuple[int, int, str]]:
     try:
         tokens = Snowflake().tokenize(sql)
     except SqlglotError as exc:
-        raise WarehouseError(f"{where}: does not tokenize as Snowflake SQL: {exc}") from exc
+        raise WarehouseError(
+            f"{where}: does not tokenize as Snowflake SQL: {one_line(exc)}"
+        ) from exc
     path_base = {TokenType.VAR, TokenType.IDENTIFIER, TokenType.R_PAREN, TokenType.R_BRACKET}
     found: list[tuple[int, int, str]] = []
     for i, tok in enumerate(tokens[:-1]):
@@ -133,6 +137,12 @@ def find_binds(sql: str, where: str) -> list[tuple[int, int, str]]:
             continue  # data:path, not a bind
         found.append((tok.start, nxt.end + 1, nxt.text.lower()))
     return found
+
+
+def one_line(exc: Exception) -> str:
+    """An error's first line without the terminal colour codes sqlglot puts in it."""
+    text = _ANSI.sub("", str(exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @functools.lru_cache(maxsize=512)
@@ -190,6 +200,6 @@ def to_duckdb(sql: str) -> tuple[str, tuple[str, ...]]:
 
         out = tree.transform(mark).sql(dialect="duckdb")
     except SqlglotError as exc:
-        raise WarehouseError(f"cannot transpile to DuckDB: {exc}") from exc
+        raise WarehouseError(f"cannot transpile to DuckDB: {one_line(exc)}") from exc
     order = tuple(names[int(m[1])] for m in _MARK_RE.finditer(out))
     return _MARK_RE.sub("?", out), order

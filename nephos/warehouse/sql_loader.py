@@ -30,7 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from nephos.errors import WarehouseError
-from nephos.warehouse.sql_binds import Bound, bind_value, find_binds, qmarks, to_duckdb
+from nephos.warehouse.sql_binds import (
+    Bound,
+    bind_value,
+    find_binds,
+    one_line,
+    qmarks,
+    to_duckdb,
+)
 
 __all__ = [
     "Param",
@@ -255,7 +262,7 @@ class SqlLibrary:
                 try:
                     tree = sqlglot.parse_one(statement, read="snowflake")
                 except SqlglotError as exc:
-                    raise WarehouseError(f"snowflake/ddl: does not parse: {exc}") from exc
+                    raise WarehouseError(f"snowflake/ddl: does not parse: {one_line(exc)}") from exc
                 schema = tree.this if isinstance(tree, exp.Create) else None
                 if isinstance(schema, exp.Schema) and isinstance(schema.this, exp.Table):
                     types[schema.this.name.lower()] = {
