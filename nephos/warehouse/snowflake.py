@@ -43,7 +43,7 @@ def _payloads(rows: list[tuple[Any, ...]], raw_json: set[int]) -> Iterator[str]:
     """Rows as JSON arrays of positional values, in chunks of about ``_PAYLOAD_CHARS``.
 
     Columns in ``raw_json`` already hold JSON text and are embedded as is; datetimes become
-    ISO 8601 text, which ``::TIMESTAMP_NTZ`` reads.
+    text that ``::TIMESTAMP_NTZ`` reads.
     """
     chunk: list[str] = []
     size = 0
@@ -62,7 +62,8 @@ def _payloads(rows: list[tuple[Any, ...]], raw_json: set[int]) -> Iterator[str]:
 
 
 def _jsonable(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+    # "YYYY-MM-DD HH:MM:SS[.ffffff]": the form every TIMESTAMP_INPUT_FORMAT AUTO reads.
+    return value.isoformat(sep=" ") if isinstance(value, datetime) else value
 
 
 class SnowflakeWarehouse(Warehouse):
@@ -323,7 +324,8 @@ class SnowflakeWarehouse(Warehouse):
 
     @contextlib.contextmanager
     def _transaction(self, cursor: Any) -> Iterator[None]:
-        cursor.execute("BEGIN")
+        # Not a bare BEGIN, which can also read as the start of a Snowflake Scripting block.
+        cursor.execute("BEGIN TRANSACTION")
         try:
             yield
         except BaseException:
