@@ -141,13 +141,17 @@ async def test_a_bad_point_is_400_naming_its_index_and_field(
 
 async def test_a_missing_field_and_a_non_finite_value_are_named(served: Served) -> None:
     missing = {k: v for k, v in point(0).items() if k != "unit"}
-    nan = '[{"instance":"a","metric":"m","unit":"","ts":0,"value":NaN}]'
+    nan_line = '{"instance":"a","metric":"m","unit":"","ts":0,"value":NaN}\n'
     first = await post(served.url, json.dumps([missing]), **{"Content-Type": "application/json"})
-    second = await post(served.url, nan, **{"Content-Type": "application/json"})
-    assert first.status_code == 400 and first.json()["error"] == "point 0: unit: missing"
-    assert second.status_code == 400 and second.json()["error"] == (
-        "point 0: value: must be a finite number"
+    second = await post(
+        served.url, as_lines([point(0)]) + nan_line, **{"Content-Type": "application/x-ndjson"}
     )
+    third = await post(served.url, "[1e999]", **{"Content-Type": "application/json"})
+    assert first.status_code == 400 and first.json()["error"] == "point 0: unit: missing"
+    # NaN and Infinity are not JSON: refused by the parser, and on a line the line is named.
+    assert second.status_code == 400 and second.json()["index"] == 1
+    assert second.json()["error"].startswith("point 1: not JSON")
+    assert third.status_code == 400 and "not JSON" in third.json()["error"]
 
 
 async def test_a_bad_json_line_is_400_naming_the_line(served: Served) -> None:

@@ -57,7 +57,8 @@ async def test_hub_command_serves_the_configured_store_and_exits_0_on_sigterm(tm
     db = tmp_path / "hot.db"
     port = free_port()
     config = tmp_path / "nephos.yaml"
-    config.write_text(f"storage:\n  hot: {{path: {db}}}\nhub: {{listen: 127.0.0.1:{port}}}\n")
+    hub = f"{{listen: 127.0.0.1:{port}, ingest_listen: 127.0.0.1:{free_port()}}}"
+    config.write_text(f"storage:\n  hot: {{path: {db}}}\nhub: {hub}\n")
     store = SqliteHotStore(str(db))
     await store.open()
     proc = await nephos("hub", "-c", str(config))

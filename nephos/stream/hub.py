@@ -254,6 +254,9 @@ class Hub:
 
     async def _feed_loop(self) -> None:
         while True:
+            if not self._sessions and await self._skip_unwatched():
+                await self._idle()
+                continue
             try:
                 events = await self._store.changes(self._position, self._page_size)
             except StoreError as exc:
@@ -271,6 +274,23 @@ class Hub:
                 if len(events) == self._page_size:
                     continue  # more are waiting; read on before sleeping
             await self._idle()
+
+    async def _skip_unwatched(self) -> bool:
+        """With nobody connected, move to the newest seq without reading the events; False
+        when a client connected meanwhile (the feed then reads on from where it was).
+
+        Decoding and encoding every event for no one costs more than writing it (ingest).
+        A client that connects later starts from a snapshot or a replay out of the store.
+        """
+        try:
+            latest = await self._store.latest_seq()
+        except StoreError as exc:
+            log.warning("hub: cannot read the change feed: %s", exc)
+            return True
+        if self._sessions:
+            return False
+        self._position = max(self._position, latest)
+        return True
 
     async def _idle(self) -> None:
         """Sleep one poll interval on the clock, or less if notify() is called."""
