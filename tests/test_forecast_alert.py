@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ from nephos.analytics.forecast_alert import (
     format_hours,
     format_interval,
     format_level,
+    reconcile_forecast_alerts,
 )
 from nephos.clock import ManualClock
 from nephos.model import Alert as AlertModel
@@ -128,3 +130,27 @@ def test_intervals_read_as_precisely_as_their_width(
 )
 def test_levels_read_with_their_unit(value: float, unit: str, text: str) -> None:
     assert format_level(value, unit) == text
+
+
+def test_reconciling_opens_new_refreshes_open_and_resolves_gone_forecast_alerts() -> None:
+    clock = ManualClock(NOW)
+    staying = forecast_to_alert(forecast(40.0), clock=clock, rng=random.Random(1))
+    gone = forecast_to_alert(forecast(30.0, resource="db-2"), clock=clock, rng=random.Random(2))
+    other = dataclasses.replace(staying, id="al-other2", source=AlertSource.SENTINEL)
+    clock.advance(timedelta(hours=12))
+    writes = reconcile_forecast_alerts(
+        [forecast(28.0), forecast(20.0, resource="db-3")],
+        [staying, gone, other],
+        clock=clock,
+        rng=random.Random(3),
+    )
+    by_key = {w.dedup_key: w for w in writes}
+    assert len(writes) == 3 and other not in writes
+    refreshed = by_key[staying.dedup_key]
+    assert refreshed.id == staying.id and refreshed.started_at == NOW
+    assert refreshed.facts["hours_to_threshold"] == 28.0 and refreshed.updated_at == clock.now()
+    assert refreshed.state is AlertState.FIRING
+    new = by_key["forecast:db-3:disk_percent"]
+    assert new.id not in (staying.id, gone.id) and new.source is AlertSource.FORECAST
+    resolved = by_key[gone.dedup_key]
+    assert resolved.state is AlertState.RESOLVED and resolved.resolved_at == clock.now()

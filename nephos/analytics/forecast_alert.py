@@ -6,7 +6,9 @@ them and nothing else; the alert book and the notifiers treat it like any other 
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +26,7 @@ __all__ = [
     "format_interval",
     "format_level",
     "metric_label",
+    "reconcile_forecast_alerts",
 ]
 
 CRITICAL_WITHIN = timedelta(hours=12)
@@ -160,3 +163,54 @@ def forecast_to_alert(forecast: Forecast, *, clock: Clock, rng: random.Random) -
         provider=forecast.provider,
         facts=forecast_facts(forecast),
     )
+
+
+def reconcile_forecast_alerts(
+    forecasts: Sequence[Forecast],
+    open_alerts: Iterable[Alert],
+    *,
+    clock: Clock,
+    rng: random.Random,
+) -> list[Alert]:
+    """The alert writes that bring the alert book in line with one forecast run.
+
+    A series newly on course gets a new alert; one that already has an open forecast alert
+    gets that alert refreshed (same id, new numbers, title and severity); an open forecast
+    alert whose series is no longer on course is resolved. Alerts of other sources are left
+    alone. The caller writes the result with ``HotStore.put_alert``.
+
+    Args:
+        forecasts: this run's forecasts.
+        open_alerts: the book's firing and acknowledged alerts (any source).
+        clock: gives the time of the changes.
+        rng: draws the ids of new alerts.
+    """
+    now = clock.now()
+    open_by_key = {
+        a.dedup_key: a
+        for a in open_alerts
+        if a.source is AlertSource.FORECAST and a.state is not AlertState.RESOLVED
+    }
+    writes: list[Alert] = []
+    for forecast in forecasts:
+        fresh = forecast_to_alert(forecast, clock=clock, rng=rng)
+        existing = open_by_key.pop(fresh.dedup_key, None)
+        if existing is None:
+            writes.append(fresh)
+            continue
+        writes.append(
+            dataclasses.replace(
+                existing,
+                severity=fresh.severity,
+                title=fresh.title,
+                message=fresh.message,
+                value=fresh.value,
+                facts=fresh.facts,
+                updated_at=now,
+            )
+        )
+    for gone in open_by_key.values():
+        writes.append(
+            dataclasses.replace(gone, state=AlertState.RESOLVED, resolved_at=now, updated_at=now)
+        )
+    return writes
