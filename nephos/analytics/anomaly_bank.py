@@ -151,7 +151,7 @@ def _message(verdict: AnomalyVerdict, series: SeriesKey) -> str:
     if verdict.kind in (AnomalyKind.MISSING_DATA, AnomalyKind.FLATLINE):
         return f"{series.label}: {verdict.detail}"
     return (
-        f"{series.label} is {verdict.value:g}{unit}, expected about {verdict.baseline:g}{unit} "
+        f"{series.label} is {verdict.value:.4g}{unit}, expected about {verdict.baseline:.4g}{unit} "
         f"(robust z {verdict.deviation:+.1f}, confidence {verdict.confidence:.0%})"
     )
 
@@ -181,7 +181,7 @@ def anomaly_to_alert(
         started_at=verdict.started_at,
         updated_at=now,
         condition=f"{series.metric} anomaly ({verdict.kind.value})",
-        value=f"{verdict.value:g}",
+        value=f"{verdict.value:.6g}",
         provider=series.provider,
         resolved_at=verdict.ts if ended else None,
         facts=anomaly_facts(verdict, series),

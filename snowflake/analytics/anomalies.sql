@@ -32,7 +32,7 @@ baselines AS (
            COUNT(*) AS history_points,
            MIN(ts) AS first_ts,
            PERCENTILE_CONT(0.1) WITHIN GROUP (ORDER BY value) AS p10,
-           PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY value) AS p50,
+           MEDIAN(value) AS p50,
            PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY value) AS p90
     FROM series_points
     GROUP BY resource, metric, HOUR(ts) * 4 + FLOOR(MINUTE(ts) / 15)
