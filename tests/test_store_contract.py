@@ -33,16 +33,25 @@ from nephos.model import (
 )
 from nephos.store import open_hot_store
 from nephos.store.base import HotStore
+from tests.dynamo_support import aws_env, dynamo_config, moto_endpoint, moto_url  # noqa: F401 - fixtures
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
-def _sqlite_config(tmp_path: Path) -> HotStoreConfig:
+def _sqlite_config(request: pytest.FixtureRequest, tmp_path: Path) -> HotStoreConfig:
     return HotStoreConfig(backend="sqlite", path=str(tmp_path / "hot.db"))
 
 
-# backend name -> config for a fresh store; dynamodb (on moto) joins here later.
-BACKENDS: dict[str, Callable[[Path], HotStoreConfig]] = {"sqlite": _sqlite_config}
+def _dynamodb_config(request: pytest.FixtureRequest, tmp_path: Path) -> HotStoreConfig:
+    request.getfixturevalue("aws_env")
+    return dynamo_config(request.getfixturevalue("moto_url"))
+
+
+# backend name -> config for a fresh store
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], HotStoreConfig]] = {
+    "sqlite": _sqlite_config,
+    "dynamodb": _dynamodb_config,  # on a moto server
+}
 
 
 @pytest.fixture
@@ -54,7 +63,7 @@ def clock() -> ManualClock:
 async def hot_store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
 ) -> AsyncIterator[HotStore]:
-    store = open_hot_store(BACKENDS[request.param](tmp_path), clock=clock)
+    store = open_hot_store(BACKENDS[request.param](request, tmp_path), clock=clock)
     await store.open()
     try:
         yield store

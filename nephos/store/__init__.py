@@ -38,8 +38,17 @@ def _sqlite(cfg: HotStoreConfig, clock: Clock | None) -> HotStore:
     return SqliteHotStore(cfg.path, clock=clock, busy_timeout=seconds)
 
 
-BACKENDS: dict[str, Callable[[HotStoreConfig, Clock | None], HotStore]] = {"sqlite": _sqlite}
-"""Hot store factories by ``storage.hot.backend`` name (``dynamodb`` joins later)."""
+def _dynamodb(cfg: HotStoreConfig, clock: Clock | None) -> HotStore:
+    from nephos.store.dynamodb import DynamoHotStore
+
+    return DynamoHotStore(cfg.options, clock=clock, retention=cfg.retention)
+
+
+BACKENDS: dict[str, Callable[[HotStoreConfig, Clock | None], HotStore]] = {
+    "sqlite": _sqlite,
+    "dynamodb": _dynamodb,
+}
+"""Hot store factories by ``storage.hot.backend`` name."""
 
 
 def open_hot_store(cfg: HotStoreConfig, *, clock: Clock | None = None) -> HotStore:
