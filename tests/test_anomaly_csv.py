@@ -126,6 +126,13 @@ def test_a_missing_file_or_column_is_a_usage_error(
         read_points(one_column)
 
 
+def test_a_file_without_a_header_row_says_so(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("2026-01-05T00:00:00Z,1\n2026-01-05T00:01:00Z,2\n")
+    with pytest.raises(UsageError, match=r"in\.csv:1: expected a header row"):
+        read_points(src)
+
+
 def test_short_rows_name_their_line(tmp_path: Path) -> None:
     src = tmp_path / "in.csv"
     src.write_text("timestamp,value\n2026-01-05T00:00:00Z,1\n2026-01-05T00:01:00Z\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import random
 from datetime import UTC, datetime, timedelta
@@ -174,6 +175,16 @@ def test_a_gap_is_missing_data_when_the_points_resume() -> None:
         (EpisodePhase.END, AnomalyKind.MISSING_DATA),
     ]
     assert verdicts[0].started_at == START + timedelta(minutes=5 * 599)
+
+
+def test_a_gap_during_an_episode_ends_it_so_no_alert_is_left_open() -> None:
+    rng = random.Random(13)
+    points = series(3, 5, lambda i, h: 95.0 if i >= 700 else 30 + rng.gauss(0, 2))
+    points = points[:710] + [(t + timedelta(hours=3), v) for t, v in points[710:760]]
+    verdicts = run(CPU, points)
+    assert [v.phase for v in verdicts][:2] == [EpisodePhase.ONSET, EpisodePhase.END]
+    assert verdicts[1].ts == points[710][0]
+    assert all(a.phase != b.phase for a, b in itertools.pairwise(verdicts))
 
 
 def test_check_silence_opens_missing_data_and_the_next_point_ends_it() -> None:

@@ -58,6 +58,17 @@ def parse_timestamp(text: str) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
+def _is_data(cells: list[str]) -> bool:
+    if len(cells) < 2:
+        return False
+    try:
+        parse_timestamp(cells[0])
+        float(cells[1])
+    except (ValueError, OverflowError, OSError):
+        return False
+    return True
+
+
 def _rows(
     path: pathlib.Path, handle: IO[str], extra_columns: tuple[str, ...]
 ) -> Iterator[CsvPoint]:
@@ -66,6 +77,8 @@ def _rows(
     if header is None:
         raise UsageError(f"{path}: empty file (expected a timestamp,value header)")
     names = [h.strip().lower() for h in header]
+    if _is_data(names):
+        raise UsageError(f"{path}:1: expected a header row (timestamp,value), found data")
     if len(names) < 2:
         raise UsageError(f"{path}:1: expected a header with at least timestamp,value columns")
     missing = [c for c in extra_columns if c not in names]

@@ -174,6 +174,8 @@ class OnlineDetector:
         if t - self._first < s.warmup.total_seconds():
             return None
         if len(self._steps) >= 3 and t - self._last > self._gap_threshold():
+            if ep is not None:  # end what was open first, so its alert resolves
+                return self._close(t, extra=(("ended_by_gap_seconds", t - self._last),))
             return self._open_special(AnomalyKind.MISSING_DATA, t, self._last, self._gap_z(t))
         if ep is not None:
             return self._follow(ep, t, value, z)

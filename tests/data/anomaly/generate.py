@@ -13,9 +13,9 @@ import math
 import pathlib
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-START = datetime(2026, 1, 5, tzinfo=timezone.utc)
+START = datetime(2026, 1, 5, tzinfo=UTC)
 STEP = timedelta(minutes=5)
 DAYS = 21
 N = DAYS * 24 * 12
