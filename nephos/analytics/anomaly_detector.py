@@ -188,7 +188,8 @@ class OnlineDetector:
         else:
             self._pending = 0
         spike = self._family is not MetricFamily.LATENCY and abs(z) >= s.z_spike
-        trend = self.baseline.trend_alarm and sign >= 0
+        # The slope test fires at a bucket close; it only counts while the value is above normal.
+        trend = self.baseline.trend_alarm and z >= 1.0
         if not (spike or self._pending >= s.confirm_points or trend):
             return None
         kind = self._kind_at_onset(sign, trend)
@@ -278,6 +279,7 @@ class OnlineDetector:
         assert ep is not None
         self._episode = None
         self._pending = 0
+        self.baseline.trend_alarm = False  # raised before the end; the next bucket re-tests
         return self._verdict(EpisodePhase.END, ep, t, ep.peak_value, ep.peak_z, extra)
 
     def _verdict(
