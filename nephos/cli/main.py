@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "nephos.cli.anomalies_cmd",
     "nephos.cli.snowflake_cmd",
     "nephos.cli.agent_cmd",
+    "nephos.cli.deploy_cmd",
 )
 
 app = typer.Typer(

@@ -1,0 +1,212 @@
+"""``nephos deploy`` and ``nephos destroy``: the AWS stack, with a plan, a question and progress.
+
+Thin: the flow is :mod:`nephos.deploy.aws_deploy`; this module parses the flags and draws what
+it reports with Rich (the plan table, stack events as they arrive, failures, outputs). Without
+``--yes`` it asks before changing anything, and refuses when there is no terminal to ask on.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from nephos.errors import UsageError
+
+if TYPE_CHECKING:
+    from nephos.deploy.aws_deploy import DeployResult
+    from nephos.deploy.aws_stack import Failure, Plan, StackEvent
+
+__all__ = ["RichProgress", "parse_parameters", "register"]
+
+StackOption = Annotated[
+    str, typer.Option("--stack-name", help="The CloudFormation stack.", envvar="NEPHOS_STACK")
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option("--region", help="The AWS region (default: the profile's).", show_default=False),
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option("--profile", help="A named AWS profile.", show_default=False),
+]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+_ACTION_LOOK = {
+    "Add": "[green]+ add[/]",
+    "Modify": "[yellow]~ modify[/]",
+    "Remove": "[red]- remove[/]",
+}
+
+
+def parse_parameters(values: list[str]) -> dict[str, str]:
+    """``K=V`` strings as a mapping.
+
+    Raises:
+        UsageError: a value has no ``=`` or an empty name.
+    """
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--parameter {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def _status_style(status: str) -> str:
+    if "FAILED" in status or "ROLLBACK" in status:
+        return "red"
+    if status.endswith("_COMPLETE"):
+        return "green"
+    return "yellow"
+
+
+class RichProgress:
+    """Draws a deploy's progress on a console; asks on stdin unless ``assume_yes``."""
+
+    def __init__(self, console: Console, *, assume_yes: bool) -> None:
+        self.console = console
+        self.assume_yes = assume_yes
+
+    def step(self, message: str) -> None:
+        self.console.print(f"[dim]•[/] {escape(message)}")
+
+    def plan(self, plan: Plan) -> None:
+        table = Table(title=f"Plan for stack {escape(plan.stack_name)} ({plan.change_set_type})")
+        for column in ("Action", "Logical id", "Type", "Replacement"):
+            table.add_column(column)
+        for change in plan.changes:
+            table.add_row(
+                _ACTION_LOOK.get(change.action, escape(change.action)),
+                escape(change.logical_id),
+                escape(change.resource_type),
+                escape(change.replacement or "-"),
+            )
+        self.console.print(table)
+        counts = {a: sum(1 for c in plan.changes if c.action == a) for a in _ACTION_LOOK}
+        self.console.print(
+            f"{counts['Add']} to add, {counts['Modify']} to modify, {counts['Remove']} to remove"
+        )
+
+    def confirm(self, plan: Plan) -> bool:
+        if self.assume_yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError("no terminal to confirm on: pass --yes to deploy without asking")
+        return typer.confirm("Deploy this change set?", default=False)
+
+    def event(self, event: StackEvent) -> None:
+        style = _status_style(event.status)
+        reason = f"  {escape(event.reason)}" if event.reason else ""
+        self.console.print(
+            f"{event.ts:%H:%M:%S}  [{style}]{escape(event.status):<28}[/] "
+            f"{escape(event.resource_type):<36} {escape(event.logical_id)}{reason}"
+        )
+
+    def failed(self, status: str, failed: list[Failure]) -> None:
+        table = Table(title="Failed resources", title_style="bold red")
+        for column in ("Logical id", "Type", "Status", "Reason"):
+            table.add_column(column)
+        for failure in failed:
+            table.add_row(
+                escape(failure.logical_id),
+                escape(failure.resource_type),
+                escape(failure.status),
+                escape(failure.reason),
+            )
+        self.console.print(table)
+        self.console.print(f"stack status: [{_status_style(status)}]{escape(status)}[/]")
+
+
+def _print_result(console: Console, result: DeployResult) -> None:
+    if result.outcome in ("dry-run", "declined"):
+        word = "dry run" if result.outcome == "dry-run" else "declined"
+        console.print(f"{word}: stack {escape(result.stack_name)} was not changed")
+        return
+    if result.outcome == "no-changes":
+        console.print(f"No changes to deploy. Stack {escape(result.stack_name)} is up to date.")
+    else:
+        console.print(f"[green]Stack {escape(result.stack_name)} deployed[/]")
+    table = Table(title="Outputs")
+    table.add_column("Key")
+    table.add_column("Value")
+    for key, value in sorted(result.outputs.items()):
+        table.add_row(escape(key), escape(value))
+    console.print(table)
+    if result.saved_to is not None:
+        console.print(f"saved to {escape(str(result.saved_to))} (nephos watch and tail read it)")
+
+
+def deploy_command(
+    stack_name: StackOption = "nephos",
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option("--parameter", "-p", help="A template parameter, KEY=VALUE (repeatable)."),
+    ] = None,
+    yes: YesOption = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan, then delete the change set.")
+    ] = False,
+) -> None:
+    """Deploy nephos to AWS: package, upload, plan, confirm, execute, save the outputs."""
+    from nephos.deploy.aws_deploy import DeployRequest, deploy
+
+    request = DeployRequest(
+        stack_name=stack_name,
+        region=region,
+        profile=profile,
+        parameters=parse_parameters(parameter or []),
+        dry_run=dry_run,
+    )
+    console = Console(highlight=False)
+    result = deploy(request, RichProgress(console, assume_yes=yes))
+    _print_result(console, result)
+
+
+def destroy_command(
+    stack_name: StackOption = "nephos",
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    yes: YesOption = False,
+    delete_bucket: Annotated[
+        bool,
+        typer.Option(
+            "--delete-bucket",
+            help="Also empty and delete the artifact bucket (shared by the region's stacks).",
+        ),
+    ] = False,
+) -> None:
+    """Delete the nephos stack from AWS, with progress."""
+    from nephos.deploy.aws_deploy import session_for
+    from nephos.deploy.aws_destroy import destroy
+
+    console = Console(highlight=False)
+    progress = RichProgress(console, assume_yes=yes)
+
+    def confirm(name: str) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UsageError("no terminal to confirm on: pass --yes to destroy without asking")
+        return typer.confirm(f"Delete stack {name} and every table in it?", default=False)
+
+    destroy(
+        stack_name,
+        progress,
+        confirm=confirm,
+        delete_bucket=delete_bucket,
+        session=session_for(region, profile),
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``deploy`` and ``destroy`` to ``app``."""
+    app.command("deploy")(deploy_command)
+    app.command("destroy")(destroy_command)
