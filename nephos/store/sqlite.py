@@ -90,8 +90,8 @@ class SqliteHotStore(HotStore):
     ) -> list[int]:
         if not payloads:
             return []
-        now = to_us(self._clock.now())
-        conn.executemany(INSERT_EVENT, [(kind.value, now, payload) for payload in payloads])
+        now, name = to_us(self._clock.now()), kind.value  # enum .value is a property call
+        conn.executemany(INSERT_EVENT, [(name, now, payload) for payload in payloads])
         # One writer holds the write lock, so this transaction's seqs are consecutive and end
         # at the sequence's high-water mark.
         last = int(

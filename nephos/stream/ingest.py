@@ -196,7 +196,9 @@ def _validate(items: Iterable[Any]) -> list[MetricPoint]:
                 stamp = stamps[ts] = _timestamp(index, ts)
         else:
             stamp = _timestamp(index, ts)  # refuses it, in words
-        points.append(make(instance, metric, unit, stamp, float(value), provider))
+        if type(value) is int:
+            value = float(value)
+        points.append(make(instance, metric, unit, stamp, value, provider))
     return points
 
 
