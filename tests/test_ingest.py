@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -263,3 +264,17 @@ async def test_a_stream_client_receives_ingested_points_as_metric_events(served:
     assert answer.status_code == 202
     assert [e.kind for e in events] == [EventKind.METRIC, EventKind.METRIC]
     assert [e.data["instance"] for e in events] == ["node-1", "node-2"]
+
+
+DOC = Path(__file__).parent.parent / "docs" / "protocol.md"
+DOC_EXAMPLES = re.findall(r"```(json|ndjson) ingest\n(.*?)```", DOC.read_text(), re.DOTALL)
+
+
+@pytest.mark.parametrize(("form", "text"), DOC_EXAMPLES)
+async def test_the_ingest_examples_in_the_protocol_doc_are_accepted(
+    served: Served, form: str, text: str
+) -> None:
+    kind = "application/json" if form == "json" else "application/x-ndjson"
+    answer = await post(served.url, text, **{"Content-Type": kind})
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["accepted"] == (len(json.loads(text)) if form == "json" else 2)
