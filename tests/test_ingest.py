@@ -278,3 +278,27 @@ async def test_the_ingest_examples_in_the_protocol_doc_are_accepted(
     answer = await post(served.url, text, **{"Content-Type": kind})
     assert answer.status_code == 202, answer.text
     assert answer.json()["accepted"] == (len(json.loads(text)) if form == "json" else 2)
+
+
+async def test_ingest_counters_join_the_hubs_prometheus_metrics(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry
+
+    store = SqliteHotStore(str(tmp_path / "hot.db"))
+    await store.open()
+    writer = SpoolingWriter(store, tmp_path / "spool", max_bytes=1 << 20, clock=ManualClock(T0))
+    registry = CollectorRegistry()
+    config = HubConfig(listen="127.0.0.1:0")
+    try:
+        async with serve_hub(
+            store, config, clock=ManualClock(T0), registry=registry, writer=writer
+        ) as hub:
+            assert hub.ingest is not None
+            await post(hub.ingest.url, json.dumps([point(0), point(1)]))
+            await post(hub.ingest.url, "[1]", **{"Content-Type": "application/json"})
+            accepted = registry.get_sample_value("nephos_ingest_points_total")
+            refused = registry.get_sample_value("nephos_ingest_refused_requests_total")
+            spooled = registry.get_sample_value("nephos_ingest_spooled_points_total")
+    finally:
+        await writer.close()
+        await store.close()
+    assert (accepted, refused, spooled) == (2, 1, 0)

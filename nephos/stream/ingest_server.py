@@ -152,9 +152,8 @@ class IngestServer:
                 f"ingest cannot listen on {self._host}:{self._port} (hub.ingest_listen): {exc}"
             ) from exc
         self._runner = runner
-        server = site._server  # aiohttp exposes the bound port only here
-        sockets = getattr(server, "sockets", None) or ()
-        self._bound_port = int(sockets[0].getsockname()[1]) if sockets else self._port
+        addresses = runner.addresses
+        self._bound_port = int(addresses[0][1]) if addresses else self._port
         log.info("ingest listening on %s (auth %s)", self.url, "on" if self._token else "off")
 
     async def stop(self) -> None:

@@ -16,7 +16,9 @@ class HubCollector:
 
     Gauges: ``nephos_hub_connections``, ``nephos_hub_seq`` (the newest seq the feed read) and
     ``nephos_hub_client_lag_events{client}`` (events queued for a client and not yet sent);
-    counter: ``nephos_hub_lags_total``.
+    counter: ``nephos_hub_lags_total``. While the hub serves ingest, the counters
+    ``nephos_ingest_points_total`` (accepted), ``nephos_ingest_spooled_points_total`` (of those,
+    spooled because the store was down) and ``nephos_ingest_refused_requests_total``.
     """
 
     def __init__(self, hub: Hub) -> None:
@@ -42,3 +44,18 @@ class HubCollector:
         yield lag
         lags = hub.lags_total + sum(s.lag_count for s in sessions)
         yield CounterMetricFamily("nephos_hub_lags", "Times a client lagged.", value=lags)
+        ingest = hub.ingest
+        if ingest is not None:
+            yield CounterMetricFamily(
+                "nephos_ingest_points", "Points accepted by POST /ingest.", ingest.accepted_total
+            )
+            yield CounterMetricFamily(
+                "nephos_ingest_spooled_points",
+                "Accepted points spooled because the store was unavailable.",
+                ingest.spooled_total,
+            )
+            yield CounterMetricFamily(
+                "nephos_ingest_refused_requests",
+                "POST /ingest requests refused (invalid, too large, unauthorised, spool full).",
+                ingest.refused_total,
+            )
