@@ -33,6 +33,8 @@ COMMAND_MODULES = (
     "nephos.cli.anomalies_cmd",
     "nephos.cli.snowflake_cmd",
     "nephos.cli.agent_cmd",
+    "nephos.cli.summary_cmd",
+    "nephos.cli.explain_cmd",
     "nephos.cli.deploy_cmd",
 )
 
