@@ -96,8 +96,9 @@ class OnlineDetector:
         self._pending = 0
         self._pending_sign = 0
         self._episode: _Episode | None = None
-        self._alt_level: float | None = None  # a second normal level after a level shift
-        self._alt_until = 0.0
+        # Other levels that count as normal for a while after a re-baseline: the new level, and
+        # the one from before the episode (until the 24-hour baseline has caught up).
+        self._normals: list[tuple[float, float]] = []  # (level, until)
 
     @property
     def in_episode(self) -> bool:
@@ -148,17 +149,25 @@ class OnlineDetector:
     # ------------------------------------------------------------------ judging
 
     def _expect(self, t: float, value: float) -> Expectation | None:
-        """The learned expectation, or the level-shift one when the value is nearer to it."""
+        """The learned expectation, or a re-baselined one when the value is nearer to it."""
         main = self.baseline.expect(t, value)
-        if self._alt_level is None or main is None:
+        if not self._normals or main is None:
             return main
-        if t > self._alt_until or abs(self._alt_level - self.baseline.level) < main.spread:
-            self._alt_level = None  # the 24-hour baseline has caught up
-            return main
-        alt = self.baseline.expect(t, value, level=self._alt_level)
-        assert alt is not None
-        near_alt = abs(value - alt.baseline) / alt.spread
-        return alt if near_alt < abs(value - main.baseline) / main.spread else main
+        # Forget levels the 24-hour baseline has caught up with, or that have expired.
+        self._normals = [
+            (level, until)
+            for level, until in self._normals
+            if t <= until and abs(level - self.baseline.level) >= main.spread
+        ]
+        best = main
+        for level, _ in self._normals:
+            other = self.baseline.expect(t, value, level=level)
+            if other is not None and (
+                abs(value - other.baseline) / other.spread
+                < abs(value - best.baseline) / best.spread
+            ):
+                best = other
+        return best
 
     def _judge(
         self, t: float, value: float, z: float, exp: Expectation, warm: bool
@@ -225,7 +234,7 @@ class OnlineDetector:
     def _follow(self, ep: _Episode, t: float, value: float, z: float) -> AnomalyVerdict | None:
         s = self.settings
         ep.values.append((t, value))
-        if abs(z) > abs(ep.peak_z):
+        if z * ep.direction > ep.peak_z * ep.direction:  # the peak in the episode's direction
             ep.peak_z, ep.peak_value = z, value
         ep.highest = max(ep.highest, value)
         # Back near the level from before the episode is a recovery too, even when the
@@ -238,7 +247,7 @@ class OnlineDetector:
         ep.quiet = ep.quiet + 1 if calm else 0
         if ep.quiet >= s.close_points:
             if back and abs(z) >= s.z_close:
-                return self._shift_to(ep.baseline - self.baseline.offset_at(ep.started), t)
+                return self._shift_to(self._level_before(ep), t)
             return self._close(t)
         held = t - ep.started
         if ep.kind is not AnomalyKind.SUSTAINED_RISE and held >= s.shift_after.total_seconds():
@@ -249,20 +258,25 @@ class OnlineDetector:
             stable = abs(mann_kendall_tau(recent[-16:])) < 0.6
             if len(recent) >= 5 and stable and abs(new_level - ep.baseline) >= 3 * spread:
                 ep.kind = AnomalyKind.LEVEL_SHIFT
-                return self._shift_to(new_level, t)
+                return self._shift_to(new_level, t, self._level_before(ep))
         rising = (
             ep.kind is AnomalyKind.SUSTAINED_RISE
-            and mann_kendall_tau([v for _, v in ep.values][-24:]) >= 0.5
+            and mann_kendall_tau([v for _, v in ep.values][-48:]) >= 0.3
         )
         if held >= s.max_episode.total_seconds() and not rising and not calm:
             since = t - s.shift_after.total_seconds()
             recent = [v - self.baseline.offset_at(u) for (u, v) in ep.values if u >= since]
-            return self._shift_to(median(recent or [value]), t)
+            return self._shift_to(median(recent or [value]), t, self._level_before(ep))
         return None
 
-    def _shift_to(self, level: float, t: float) -> AnomalyVerdict:
-        self._alt_level = level
-        self._alt_until = t + self.settings.baseline_window.total_seconds()
+    def _level_before(self, ep: _Episode) -> float:
+        """The episode's baseline without its time-of-day offset."""
+        return ep.baseline - self.baseline.offset_at(ep.started)
+
+    def _shift_to(self, level: float, t: float, previous: float | None = None) -> AnomalyVerdict:
+        until = t + self.settings.baseline_window.total_seconds()
+        levels = [level] if previous is None else [level, previous]
+        self._normals = [(x, until) for x in levels]
         return self._close(t, extra=(("rebaselined_to", level),))
 
     def _open_special(self, kind: AnomalyKind, t: float, since: float, z: float) -> AnomalyVerdict:
