@@ -132,6 +132,24 @@ def test_a_memory_leak_is_a_sustained_rise_alerted_once() -> None:
     assert first.ts - (START + timedelta(minutes=5 * leak_at)) < timedelta(hours=6)
 
 
+def test_a_leak_ends_when_memory_comes_down_with_no_alert_for_the_drop() -> None:
+    rng = random.Random(14)
+    leak_at, restart = 2 * 288, 2 * 288 + 12 * 30  # 30 hours of leaking, then a restart
+
+    def mem(i: int, hour: float) -> float:
+        leak = (i - leak_at) * 1.2 / 12 if leak_at <= i < restart else 0.0
+        return 40.0 + leak + rng.gauss(0, 0.3)
+
+    verdicts = run(MEM, series(5, 5, mem))
+    assert [(v.phase, v.kind) for v in verdicts] == [
+        (EpisodePhase.ONSET, AnomalyKind.SUSTAINED_RISE),
+        (EpisodePhase.END, AnomalyKind.SUSTAINED_RISE),
+    ]
+    end = verdicts[1]
+    assert end.ts - (START + timedelta(minutes=5 * restart)) <= timedelta(minutes=15)
+    assert end.value > 70 and end.deviation > 15  # the top of the climb, against its start
+
+
 def test_latency_ignores_lone_slow_requests_but_not_a_degradation() -> None:
     rng = random.Random(6)
     bad = range(2 * 288 + 50, 2 * 288 + 59)

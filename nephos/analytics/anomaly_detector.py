@@ -294,6 +294,10 @@ class OnlineDetector:
         self._episode = None
         self._pending = 0
         self.baseline.trend_alarm = False  # raised before the end; the next bucket re-tests
+        if ep.kind is AnomalyKind.SUSTAINED_RISE:
+            # The baseline follows a long climb, so its peak is told against where it began.
+            rise = (ep.highest - ep.baseline) / ep.spread
+            return self._verdict(EpisodePhase.END, ep, t, ep.highest, rise, extra)
         return self._verdict(EpisodePhase.END, ep, t, ep.peak_value, ep.peak_z, extra)
 
     def _verdict(
