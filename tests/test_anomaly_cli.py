@@ -87,3 +87,15 @@ def test_a_bad_since_is_a_usage_error(
     path, _ = config
     assert run_cli(["anomalies", "--since", "soon", "-c", str(path)]) == 3
     assert "--since" in capsys.readouterr().err
+
+
+def test_a_missing_duckdb_file_is_exit_4_and_is_not_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "nephos.yaml"
+    path.write_text(
+        f"storage:\n  warehouse: {{backend: duckdb, path: {tmp_path / 'none.duckdb'}}}\n"
+    )
+    assert run_cli(["anomalies", "-c", str(path)]) == 4
+    assert "none.duckdb" in capsys.readouterr().err
+    assert not (tmp_path / "none.duckdb").exists()

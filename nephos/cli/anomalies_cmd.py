@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nephos.clock import SystemClock
-from nephos.errors import ConfigError, UsageError
+from nephos.errors import ConfigError, UsageError, WarehouseError
 
 if TYPE_CHECKING:
     from nephos.analytics.anomaly_batch import Anomaly
@@ -121,6 +121,10 @@ def anomalies(
     window = _duration("--since", since)
     cfg = load_config(config)
     clock = SystemClock()
+    wh = cfg.storage.warehouse
+    if wh.backend == "duckdb" and not Path(wh.path).expanduser().exists():
+        # Opening would create an empty file; say where the history should come from instead.
+        raise WarehouseError(f"no warehouse at {wh.path} yet: `nephos etl run` fills it")
 
     async def main() -> list[Anomaly]:
         warehouse = open_warehouse(cfg.storage.warehouse, clock=clock)
