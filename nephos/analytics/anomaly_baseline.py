@@ -45,7 +45,6 @@ _P90_Z = 1.2816  # the 90th percentile of a standard normal
 class _Bucket:
     index: int
     median: float
-    n: int
     residuals: tuple[float, ...] = field(default=())
 
 
@@ -88,6 +87,7 @@ class SeriesBaseline:
         """The smallest non-zero step between consecutive values seen."""
         self._last_value = math.nan
         self.level = math.nan
+        """The 24-hour level without the time-of-day profile (NaN until 4 buckets are in)."""
         self._bias = 0.0
         self._upper = math.nan
         self._lower = math.nan
@@ -112,6 +112,8 @@ class SeriesBaseline:
         self._open_values.append(value)
         if len(self._open_values) > _BUCKET_CAP:
             self._open_values = self._open_values[::2]
+        if len(self._open_residuals) > _BUCKET_CAP:
+            self._open_residuals = self._open_residuals[::2]
 
     def _close_bucket(self) -> None:
         values, self._open_values = self._open_values, []
@@ -120,7 +122,7 @@ class SeriesBaseline:
             level = self.level if not math.isnan(self.level) else median(values)
             stride = max(1, math.ceil(len(resid) / _SAMPLES))
             sample = tuple(resid[::stride])
-            bucket = _Bucket(self._open_index, median(values), len(values), sample)
+            bucket = _Bucket(self._open_index, median(values), sample)
             self._buckets.append(bucket)
             slot = bucket.index % self._slots
             days = self._slot_offsets.setdefault(slot, deque(maxlen=self.settings.seasonal_days))
