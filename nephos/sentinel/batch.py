@@ -18,6 +18,8 @@ WriteFn = Callable[[list[CheckResult]], Awaitable[None]]
 AfterFn = Callable[[Target, CheckResult], Awaitable[None]]
 DoneFn = Callable[[], Awaitable[None]]
 
+_SLICE = 50  # results handed on between two yields to the event loop
+
 
 class ResultBatcher:
     """Collects results and writes them in batches, in arrival order.
@@ -81,8 +83,12 @@ class ResultBatcher:
                 self._ready.clear()
                 self._full.clear()
                 await self._write([result for _, result in batch])
-                for target, result in batch:
+                for n, (target, result) in enumerate(batch, 1):
                     await self._after(target, result)
+                    if n % _SLICE == 0:
+                        # Handing on seldom waits for the store: let due checks start between
+                        # slices of a big batch rather than after all of it.
+                        await asyncio.sleep(0)
                 if self._done is not None:
                     await self._done()
 
