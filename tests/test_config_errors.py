@@ -266,7 +266,7 @@ BAD_CONFIGS = [
           ops:
             type: teams
         """,
-        'nephos.yaml:3: notifiers.ops.type: "teams" is not one of log, webhook, slack, sns',
+        'nephos.yaml:3: notifiers.ops.type: "teams" is not one of log, webhook, slack, sns, email',
     ),
     (
         "slack-without-webhook-url",

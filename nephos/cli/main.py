@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "nephos.cli.agent_cmd",
     "nephos.cli.summary_cmd",
     "nephos.cli.explain_cmd",
+    "nephos.cli.report_cmd",
     "nephos.cli.deploy_cmd",
 )
 

@@ -24,9 +24,12 @@ NOTIFIER_OPTIONS: dict[str, frozenset[str]] = {
     "webhook": frozenset({"url", "headers", "timeout"}),
     "slack": frozenset({"webhook_url", "url", "timeout"}),  # url: another name for webhook_url
     "sns": frozenset({"topic_arn", "region", "endpoint_url"}),
+    "email": frozenset(
+        {"host", "port", "sender", "to", "username", "password", "starttls", "ssl", "timeout"}
+    ),
 }
 """The options each notifier type takes, besides type, title, template and events."""
-REQUIRED = {"webhook": "url", "slack": "webhook_url", "sns": "topic_arn"}
+REQUIRED = {"webhook": "url", "slack": "webhook_url", "sns": "topic_arn", "email": "host"}
 EVENTS = ("firing", "resolved", "reminder", "flapping", "acknowledged", "certificate")
 _COMMON = frozenset({"type", "title", "template", "events"})
 _ALL_OPTIONS = frozenset().union(*NOTIFIER_OPTIONS.values())
@@ -129,6 +132,8 @@ def _options(kind: str, entry: Section) -> dict[str, Any]:
         if seconds is None or seconds.total_seconds() <= 0:
             raise entry.error("timeout", "must be longer than 0s")
         options["timeout"] = seconds.total_seconds()
+    if kind == "email":
+        options.update(_email_options(entry))
     if kind == "sns":
         options["topic_arn"] = entry.convert("topic_arn", _topic_arn, "")
         if entry.has("region"):
@@ -137,6 +142,34 @@ def _options(kind: str, entry: Section) -> dict[str, Any]:
             options["endpoint_url"] = entry.convert(
                 "endpoint_url", lambda v: _secret_url(v, ("http://", "https://")), ""
             )
+    return options
+
+
+def _email_options(entry: Section) -> dict[str, Any]:
+    for key in ("sender", "to"):
+        if not entry.has(key):
+            raise entry.error(None, f"email notifiers need {key}")
+    options: dict[str, Any] = {"host": entry.text("host"), "sender": entry.text("sender")}
+    options["to"] = list(entry.texts("to"))
+    for (path, node), address in zip(entry.nodes("to"), options["to"], strict=True):
+        if "@" not in address:
+            raise ConfigError(
+                f"{show(address)} is not an email address",
+                file=entry.file,
+                line=node.line,
+                path=path,
+            )
+    if "@" not in str(options["sender"]):
+        raise entry.error("sender", f"{show(options['sender'])} is not an email address")
+    if entry.has("port"):
+        options["port"] = entry.integer("port", 25, minimum=1, maximum=65535)
+    for key in ("starttls", "ssl"):
+        if entry.has(key):
+            options[key] = entry.boolean(key, False)
+    if entry.has("username"):
+        options["username"] = entry.text("username")
+    if entry.has("password"):
+        options["password"] = entry.text("password", secret=True)
     return options
 
 

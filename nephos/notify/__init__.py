@@ -19,6 +19,7 @@ NOTIFIER_TYPES: dict[str, tuple[str, str]] = {
     "webhook": ("nephos.notify.webhook", "WebhookNotifier"),
     "slack": ("nephos.notify.slack", "SlackNotifier"),
     "sns": ("nephos.notify.sns", "SnsNotifier"),
+    "email": ("nephos.notify.email", "EmailNotifier"),
 }
 """Notifier type name -> (module, class)."""
 
