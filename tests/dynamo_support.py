@@ -1,13 +1,14 @@
 """Fixtures for the DynamoDB hot store tests: one moto server per session on 127.0.0.1.
 
-Each test gets its own table prefix, so tests share the server without resetting it.
+Modules use them with ``pytest_plugins = ["tests.dynamo_support"]``. Each test starts on an
+emptied server, and each store gets its own table prefix.
 """
 
 from __future__ import annotations
 
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -51,12 +52,18 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 
 
-def dynamo_config(endpoint: str, **options: object) -> HotStoreConfig:
-    """A config for a fresh store: its own table prefix, tables created on open."""
-    base: dict[str, object] = {
-        "table_prefix": f"t{uuid.uuid4().hex[:12]}-",
-        "endpoint_url": endpoint,
-        "region": "us-east-1",
-        "create_tables": True,
-    }
-    return HotStoreConfig(backend="dynamodb", path="", options={**base, **options})
+@pytest.fixture
+def dynamo_config(moto_url: str, aws_env: None) -> Callable[..., HotStoreConfig]:
+    """Configs for fresh stores on the emptied moto server: each gets its own table prefix
+    and creates its tables on open; keyword arguments override options."""
+
+    def build(**options: object) -> HotStoreConfig:
+        base: dict[str, object] = {
+            "table_prefix": f"t{uuid.uuid4().hex[:12]}-",
+            "endpoint_url": moto_url,
+            "region": "us-east-1",
+            "create_tables": True,
+        }
+        return HotStoreConfig(backend="dynamodb", path="", options={**base, **options})
+
+    return build

@@ -33,7 +33,8 @@ from nephos.model import (
 )
 from nephos.store import open_hot_store
 from nephos.store.base import HotStore
-from tests.dynamo_support import aws_env, dynamo_config, moto_endpoint, moto_url  # noqa: F401 - fixtures
+
+pytest_plugins = ["tests.dynamo_support"]  # moto_url, aws_env, dynamo_config
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
@@ -43,8 +44,7 @@ def _sqlite_config(request: pytest.FixtureRequest, tmp_path: Path) -> HotStoreCo
 
 
 def _dynamodb_config(request: pytest.FixtureRequest, tmp_path: Path) -> HotStoreConfig:
-    request.getfixturevalue("aws_env")
-    return dynamo_config(request.getfixturevalue("moto_url"))
+    return request.getfixturevalue("dynamo_config")()  # type: ignore[no-any-return]
 
 
 # backend name -> config for a fresh store

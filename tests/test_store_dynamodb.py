@@ -4,7 +4,7 @@ table setup, TTL, conditional writes, the change feed's holes, options and error
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from nephos.clock import ManualClock
+from nephos.config.types import HotStoreConfig
 from nephos.errors import ConfigError, StoreError, StoreUnavailable
 from nephos.model import (
     Alert,
@@ -27,10 +28,12 @@ from nephos.store import open_hot_store
 from nephos.store.dynamodb import DynamoHotStore
 from nephos.store.dynamodb_client import DynamoOptions, map_dynamo_error
 from nephos.store.dynamodb_feed import COUNTER_KEY
-from tests.dynamo_support import aws_env, dynamo_config, moto_endpoint, moto_url  # noqa: F401
+
+pytest_plugins = ["tests.dynamo_support"]  # moto_url, aws_env, dynamo_config
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 RETENTION = timedelta(days=7)
+Configs = Callable[..., HotStoreConfig]
 
 
 def result(target: str = "api", at: timedelta = timedelta(0)) -> CheckResult:
@@ -60,8 +63,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def store(moto_url: str, aws_env: None, clock: ManualClock) -> AsyncIterator[DynamoHotStore]:
-    cfg = dynamo_config(moto_url, gap_timeout=10)
+async def store(dynamo_config: Configs, clock: ManualClock) -> AsyncIterator[DynamoHotStore]:
+    cfg = dynamo_config(gap_timeout=10)
     hot = DynamoHotStore(cfg.options, clock=clock, retention=RETENTION)
     await hot.open()
     yield hot
@@ -89,9 +92,9 @@ async def test_open_creates_on_demand_tables_with_new_image_streams_and_ttl(
 
 
 async def test_open_without_create_tables_names_the_missing_table(
-    moto_url: str, aws_env: None
+    dynamo_config: Configs,
 ) -> None:
-    hot = DynamoHotStore(dynamo_config(moto_url, create_tables=False).options)
+    hot = DynamoHotStore(dynamo_config(create_tables=False).options)
     with pytest.raises(StoreError, match=r"table t\w+-results does not exist") as caught:
         await hot.open()
     assert not isinstance(caught.value, StoreUnavailable)
@@ -111,7 +114,10 @@ async def test_an_unreachable_endpoint_is_store_unavailable(aws_env: None) -> No
 
 def test_throttling_maps_to_unavailable_and_a_bad_request_to_store_error() -> None:
     def client_error(code: str, status: int) -> ClientError:
-        body = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        body = {
+            "Error": {"Code": code, "Message": "m"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        }
         return ClientError(body, "PutItem")  # type: ignore[arg-type]
 
     throttled = map_dynamo_error(client_error("ThrottlingException", 400), "here", "write")
@@ -132,8 +138,10 @@ def test_options_are_checked_by_name_and_type() -> None:
     assert parsed.table("events") == "prod-events"
 
 
-def test_open_hot_store_builds_the_dynamodb_backend_from_its_options() -> None:
-    cfg = dynamo_config("http://127.0.0.1:1")
+def test_open_hot_store_builds_the_dynamodb_backend_from_its_options(
+    dynamo_config: Configs,
+) -> None:
+    cfg = dynamo_config()
     hot = open_hot_store(cfg)
     assert isinstance(hot, DynamoHotStore)
     assert hot.options.create_tables is True
@@ -256,9 +264,9 @@ async def test_large_batches_span_several_transactions_with_contiguous_seqs(
 
 
 async def test_batch_writes_without_transactions_store_the_same_feed(
-    moto_url: str, aws_env: None, clock: ManualClock
+    dynamo_config: Configs, clock: ManualClock
 ) -> None:
-    hot = DynamoHotStore(dynamo_config(moto_url, transactions=False).options, clock=clock)
+    hot = DynamoHotStore(dynamo_config(transactions=False).options, clock=clock)
     await hot.open()
     try:
         seqs = await hot.put_results([result(f"t{i}") for i in range(30)])

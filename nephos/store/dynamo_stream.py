@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,7 +150,7 @@ class DynamoStreamTailer:
         except (BotoCoreError, ClientError) as exc:
             raise map_dynamo_error(exc, self.options.where, "read the stream") from exc
 
-    async def batches(self) -> AsyncIterator[list[Event]]:
+    async def batches(self) -> AsyncGenerator[list[Event], None]:
         """Rounds that found events, forever; waits ``poll_interval`` after an empty round
         and backs off (up to 5 s) while the stream cannot be read."""
         failures = 0
