@@ -147,6 +147,9 @@ def _findings(f: SummaryFacts) -> list[str]:
                 if weakest.targets_unhealthy
                 else "",
                 f"{weakest.targets_degraded} degraded" if weakest.targets_degraded else "",
+                f"{weakest.instances_down} of {plural(weakest.instances, 'instance')} down"
+                if weakest.instances_down
+                else "",
                 f"{plural(weakest.firing_alerts, 'alert')} firing" if weakest.firing_alerts else "",
             ]
             why = ", ".join(p for p in parts if p)
