@@ -7,7 +7,9 @@ it reports with Rich (the plan table, stack events as they arrive, failures, out
 
 from __future__ import annotations
 
+import os
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -165,6 +167,9 @@ def deploy_command(
         parameters=parse_parameters(parameter or []),
         dry_run=dry_run,
     )
+    wheels = os.environ.get("NEPHOS_LAMBDA_WHEELS")
+    if wheels is not None:  # "" when a layer provides them
+        request = replace(request, wheels=tuple(w.strip() for w in wheels.split(",") if w.strip()))
     console = Console(highlight=False)
     result = deploy(request, RichProgress(console, assume_yes=yes))
     _print_result(console, result)

@@ -19,10 +19,13 @@ from typing import Any, Protocol
 
 from nephos.deploy.aws_outputs import SavedDeploy, save_deploy
 from nephos.deploy.aws_package import (
+    LAMBDA_WHEELS,
     artifact_bucket_name,
     build_code_zip,
     ensure_bucket,
+    fetch_wheels,
     upload_code,
+    wheel_cache_dir,
 )
 from nephos.deploy.aws_stack import (
     DeployError,
@@ -56,6 +59,12 @@ FILLED_PARAMETERS = ("CodeBucket", "CodeKey", "HubTokenParameter")
 _TTL_ATTRIBUTE = "expires_at"
 
 
+def _retries() -> Any:
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "max_attempts": 3})
+
+
 class Progress(Protocol):
     """Where a deploy reports what it does, and asks before it changes anything."""
 
@@ -86,6 +95,8 @@ class DeployRequest:
     dry_run: bool = False
     template: Mapping[str, Any] | None = None  # the rendered template; infra/ when None
     infra_dir: Path | None = None
+    wheels: tuple[str, ...] = LAMBDA_WHEELS  # fetched for the Lambda runtime and bundled
+    wheel_cache: Path | None = None  # where fetched wheels are kept; the user cache when None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +181,7 @@ def deploy(
         BackendError: AWS could not be reached or refused a call.
     """
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
 
     infra = find_infra_dir(request.infra_dir)
     template = request.template or load_template(infra / "template.yaml")
@@ -178,12 +190,17 @@ def deploy(
     region = str(session.region_name)
     name = request.stack_name
     try:
-        cfn = session.client("cloudformation")
+        # Standard retries: three attempts, with backoff, on throttling and 5xx answers.
+        cfn = session.client("cloudformation", config=_retries())
         account = session.client("sts").get_caller_identity()["Account"]
         s3 = session.client("s3")
         bucket = artifact_bucket_name(account, region)
+        wheels = []
+        if request.wheels:
+            cache = request.wheel_cache or wheel_cache_dir()
+            wheels = fetch_wheels(request.wheels, cache, report=progress.step)
         progress.step(f"packaging the handlers from {infra}")
-        artifact = build_code_zip(infra, prefix=name)
+        artifact = build_code_zip(infra, prefix=name, wheels=wheels)
         ensure_bucket(s3, bucket, region, report=progress.step)
         upload_code(s3, bucket, artifact, report=progress.step)
         token_parameter = f"/nephos/{name}/hub-token"
@@ -209,7 +226,7 @@ def deploy(
         outputs = _finish(session, cfn, name, progress)
         saved = _save(session, name, region, outputs, token_parameter)
         return DeployResult("deployed", name, region, plan, outputs, saved)
-    except (BotoCoreError, ClientError) as exc:
+    except (BotoCoreError, ClientError, ResponseParserError) as exc:
         raise BackendError(f"deploy of stack {name}: {aws_message(exc)}") from exc
 
 
@@ -219,7 +236,9 @@ def aws_message(exc: Exception) -> str:
     if isinstance(response, dict) and response.get("Error"):
         error = response["Error"]
         return f"{error.get('Code', '?')}: {error.get('Message', '')}".strip()
-    return f"{type(exc).__name__}: {exc}"
+    # Other botocore errors can span lines (a stand-in's raw answer): keep the last one.
+    lines = str(exc).strip().splitlines() or [""]
+    return f"{type(exc).__name__}: {lines[-1][:300]}"
 
 
 def _ensure_token(ssm: Any, parameter: str, progress: Progress) -> None:
@@ -300,13 +319,14 @@ def _execute(
         DeployError: the operation failed or rolled back.
     """
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
 
     reader = EventReader(cfn, plan.stack_name)
     reader.prime()
     progress.step(f"executing change set {plan.change_set_arn}")
     try:
         cfn.execute_change_set(ChangeSetName=plan.change_set_arn)
-    except (BotoCoreError, ClientError) as exc:
+    except (BotoCoreError, ClientError, ResponseParserError) as exc:
         # Stand-ins raise here what AWS reports as a failed resource: show it the same way.
         for event in reader.read():
             progress.event(event)
@@ -343,7 +363,12 @@ def _finish(session: Any, cfn: Any, name: str, progress: Progress) -> dict[str, 
     """The stack's outputs, after enabling TTL on tables where the stack did not."""
     stack = describe_stack(cfn, name) or {}
     outputs = {str(o["OutputKey"]): str(o["OutputValue"]) for o in stack.get("Outputs", [])}
-    resources = cfn.describe_stack_resources(StackName=name)["StackResources"]
+    # Rows without a type or id are resources a stand-in skipped: nothing to fix or show.
+    resources = [
+        r
+        for r in cfn.describe_stack_resources(StackName=name)["StackResources"]
+        if r.get("ResourceType") and r.get("PhysicalResourceId")
+    ]
     dynamodb = session.client("dynamodb")
     for resource in resources:
         if resource["ResourceType"] != "AWS::DynamoDB::Table":

@@ -58,9 +58,10 @@ def destroy(
         if not confirm(stack_name):
             progress.step("nothing was deleted")
             return False
-        reader = EventReader(cfn, stack_name)
-        reader.prime()
         stack_id = str(stack["StackId"])
+        # By id: once deleted, a stack's events can be read only through its id.
+        reader = EventReader(cfn, stack_id)
+        reader.prime()
         cfn.delete_stack(StackName=stack_id)
         while True:
             for event in reader.read():

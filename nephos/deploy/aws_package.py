@@ -1,12 +1,14 @@
 """Packaging the Lambda code and uploading it: one deterministic zip, one artifact bucket.
 
-The zip holds ``handlers/`` from ``infra/`` and the ``nephos`` package without its faces
-(``cli``, ``tui``). No third-party distribution is bundled: the handlers need only boto3, which
-the python3.12 Lambda runtime provides (:data:`BUNDLED_DISTRIBUTIONS` is empty on purpose, and
-a test imports every handler with nothing but the standard library, boto3 and the zip on the
-path). The optional ETL and sentinel functions need compiled wheels (the Snowflake connector,
-pydantic, cryptography); they come from the layer named by the ``DependenciesLayerArn``
-parameter, never from this zip.
+The zip holds ``handlers/`` from ``infra/``, the ``nephos`` package without its faces (``cli``,
+``tui``) and the wheels of :data:`LAMBDA_WHEELS`. boto3 comes from the python3.12 Lambda
+runtime. The one other import the ingest, connections and broadcast handlers need is orjson
+(the ingest parser's), a compiled package: its manylinux wheel for CPython 3.12 on x86_64 is
+fetched with ``pip download`` (pinned to the version installed here) into a cache and unpacked
+into the zip. A test imports every handler with only the standard library, boto3, orjson and
+the zip on the path. The optional ETL and sentinel functions need more compiled wheels (the
+Snowflake connector, pydantic, cryptography); they come from the layer named by the
+``DependenciesLayerArn`` parameter, never from this zip.
 
 Same sources give the same bytes (fixed times, sorted names), so the key, which is the
 content's hash, changes exactly when the code does, and an unchanged deploy uploads nothing.
@@ -16,8 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import re
+import sys
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,16 +30,22 @@ from typing import Any
 from nephos.errors import BackendError, ConfigError
 
 __all__ = [
-    "BUNDLED_DISTRIBUTIONS",
+    "LAMBDA_PLATFORM",
+    "LAMBDA_WHEELS",
     "CodeArtifact",
     "artifact_bucket_name",
     "build_code_zip",
     "ensure_bucket",
+    "fetch_wheels",
+    "pip_download_command",
     "upload_code",
+    "wheel_cache_dir",
 ]
 
-BUNDLED_DISTRIBUTIONS: tuple[str, ...] = ()
-"""Third-party distributions copied into the zip: none (boto3 is in the Lambda runtime)."""
+LAMBDA_WHEELS: tuple[str, ...] = ("orjson",)
+"""Third-party distributions unpacked into the zip (boto3 is in the Lambda runtime)."""
+LAMBDA_PLATFORM = {"platform": "manylinux2014_x86_64", "python": "3.12", "implementation": "cp"}
+"""The wheels' target: the python3.12 x86_64 Lambda runtime."""
 
 _EXCLUDED_PACKAGES = ("cli", "tui")
 _PACKAGE_SUFFIXES = (".py", ".sql", ".yaml", ".typed")
@@ -66,25 +77,109 @@ def _files(infra_dir: Path, package_dir: Path) -> Iterator[tuple[str, Path]]:
         yield f"nephos/{relative.as_posix()}", path
 
 
-def build_code_zip(infra_dir: Path, *, prefix: str = "code") -> CodeArtifact:
-    """The Lambda code zip for the handlers in ``infra_dir``, built deterministically.
+def build_code_zip(
+    infra_dir: Path, *, prefix: str = "code", wheels: Sequence[Path] = ()
+) -> CodeArtifact:
+    """The Lambda code zip for the handlers in ``infra_dir`` and the unpacked ``wheels``,
+    built deterministically.
 
     Raises:
-        ConfigError: ``infra_dir`` has no ``handlers`` package.
+        ConfigError: ``infra_dir`` has no ``handlers`` package, or a wheel is unreadable.
     """
     import nephos
 
     package_dir = Path(nephos.__file__).resolve().parent
+    members: dict[str, bytes] = {}
+    for wheel in wheels:
+        try:
+            with zipfile.ZipFile(wheel) as unpacked:
+                for name in unpacked.namelist():
+                    if not name.endswith("/"):
+                        members[name] = unpacked.read(name)
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise ConfigError(f"cannot read the wheel {wheel}: {exc}") from exc
+    for name, path in _files(infra_dir, package_dir):
+        members[name] = path.read_bytes()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, path in sorted(_files(infra_dir, package_dir)):
+        for name in sorted(members):
             info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
+            archive.writestr(info, members[name])
     data = buffer.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     return CodeArtifact(data=data, sha256=digest, key=f"{prefix}/{digest[:20]}.zip")
+
+
+def wheel_cache_dir() -> Path:
+    """Where fetched Lambda wheels are kept: ``$NEPHOS_WHEEL_CACHE`` or the user cache."""
+    explicit = os.environ.get("NEPHOS_WHEEL_CACHE")
+    return Path(explicit) if explicit else Path.home() / ".cache" / "nephos" / "lambda-wheels"
+
+
+def _requirement(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{name}=={version(name)}"
+    except PackageNotFoundError:
+        return name
+
+
+def pip_download_command(names: Sequence[str], dest: Path) -> list[str]:
+    """The ``pip download`` that fetches ``names`` as wheels for the Lambda runtime."""
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--platform",
+        LAMBDA_PLATFORM["platform"],
+        "--python-version",
+        LAMBDA_PLATFORM["python"],
+        "--implementation",
+        LAMBDA_PLATFORM["implementation"],
+        "--dest",
+        str(dest),
+        *(_requirement(n) for n in names),
+    ]
+
+
+def fetch_wheels(names: Sequence[str], cache: Path, *, report: Callable[[str], None]) -> list[Path]:
+    """The Lambda wheels of ``names``, from ``cache`` or downloaded into it with pip.
+
+    Raises:
+        BackendError: pip could not fetch a wheel (no network, no such version).
+    """
+    import subprocess
+
+    def cached(name: str) -> Path | None:
+        dist, _, version = _requirement(name).partition("==")
+        stem = re.sub(r"[-_.]+", "_", dist)  # the wheel file name's spelling of the name
+        found = sorted(cache.glob(f"{stem}-{version or '*'}-*.whl"))
+        return found[-1] if found else None
+
+    missing = [n for n in names if cached(n) is None]
+    if missing:
+        report(f"fetching Lambda wheels: {', '.join(_requirement(n) for n in missing)}")
+        cache.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(  # noqa: S603 - a fixed pip command line, no shell
+            pip_download_command(missing, cache), capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise BackendError(
+                f"cannot fetch the Lambda wheels ({', '.join(missing)}): "
+                f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'pip failed'}"
+            )
+    wheels = [cached(n) for n in names]
+    lost = [n for n, w in zip(names, wheels, strict=True) if w is None]
+    if lost:
+        raise BackendError(f"pip fetched no wheel for {', '.join(lost)}")
+    return [w for w in wheels if w is not None]
 
 
 def artifact_bucket_name(account: str, region: str) -> str:

@@ -217,13 +217,20 @@ class EventReader:
 
     def read(self) -> list[StackEvent]:
         """The events that appeared since the last call."""
+        from botocore.exceptions import ClientError
+
         fresh: list[StackEvent] = []
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {"StackName": self._stack}
             if token:
                 kwargs["NextToken"] = token
-            page = self._cfn.describe_stack_events(**kwargs)
+            try:
+                page = self._cfn.describe_stack_events(**kwargs)
+            except ClientError as exc:
+                if "does not exist" in str(exc):
+                    break  # deleted: by name, a deleted stack has no events to read
+                raise
             old = False
             for raw in page.get("StackEvents", []):  # newest first
                 event = _event(raw)
