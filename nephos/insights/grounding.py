@@ -2,8 +2,9 @@
 say what the facts require; a section that fails is replaced by the template's.
 
 Numbers are compared with a tolerance: the precision the text shows (``42`` covers 41.5 to
-42.5) or 2 % of the fact, whichever is wider, after the unit conversions a writer may make
-(a fraction as a percentage, minutes as hours or days, hours as days, milliseconds as seconds).
+42.5) or 2 % of the fact, whichever is wider, after the unit conversions a writer may make,
+chosen by the fact's key (a fraction as a percentage, ``*_minutes`` as hours or days,
+``*_hours`` as days or minutes, ``*_ms`` as seconds).
 Digits inside names (``vm-db-1``, ``p95``, an alert id, an IP address) are not numbers; dates
 and times must be times the facts hold. Section rules add what numbers cannot catch: the
 health line states the computed score and health word and no other, every critical alert's
@@ -35,7 +36,15 @@ __all__ = [
 D = TypeVar("D", bound=BaseModel)
 
 REL_TOL = 0.02
-_CONVERSIONS = (1.0, 100.0, 1 / 60, 1 / 1440, 60.0, 1 / 24, 24.0, 1 / 1000, 1000.0, 1 / 3600)
+_UNITS: tuple[tuple[str, tuple[float, ...]], ...] = (
+    ("minutes", (1.0, 1 / 60, 1 / 1440)),
+    ("minutes_open", (1.0, 1 / 60, 1 / 1440)),
+    ("hours", (1.0, 1 / 24, 60.0)),
+    ("hours_to_threshold", (1.0, 1 / 24, 60.0)),
+    ("_ms", (1.0, 1 / 1000)),
+    ("seconds", (1.0, 1 / 60, 1 / 3600)),
+)
+"""Unit conversions a writer may make, by the suffix of the fact's key."""
 _ALWAYS = (0.0, 100.0)
 _IP = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b|\b[0-9a-fA-F]*:[0-9a-fA-F:]{3,}\b")
 _DATETIME = re.compile(r"\b(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?Z?)?")
@@ -79,29 +88,40 @@ class FactIndex:
         self.numbers: list[float] = []
         self.names: set[str] = set()
         self.times: set[str] = set()
-        self._walk(facts)
-        self._sorted = sorted(
-            {abs(n) * c for n in self.numbers for c in _CONVERSIONS} | set(_ALWAYS)
-        )
+        self._candidates: set[float] = set(_ALWAYS)
+        self._walk(facts, "")
+        self._sorted = sorted(self._candidates)
         # Longest first, so that "vm-db-10" is removed before "vm-db-1" could split it.
         self._names = sorted(
             (n for n in self.names if any(ch.isdigit() for ch in n)), key=len, reverse=True
         )
 
-    def _walk(self, value: Any) -> None:
+    def _add(self, value: float, key: str) -> None:
+        self.numbers.append(value)
+        size = abs(value)
+        conversions: tuple[float, ...] = (1.0,)
+        for suffix, units in _UNITS:
+            if key.endswith(suffix):
+                conversions = units
+                break
+        if size <= 1.0:
+            conversions = (*conversions, 100.0)  # a fraction written as a percentage
+        self._candidates.update(size * c for c in conversions)
+
+    def _walk(self, value: Any, key: str) -> None:
         if isinstance(value, bool) or value is None:
             return
         if isinstance(value, int | float):
             if math.isfinite(value):
-                self.numbers.append(float(value))
+                self._add(float(value), key)
         elif isinstance(value, str):
             self._text(value)
         elif isinstance(value, Mapping):
-            for item in value.values():
-                self._walk(item)
+            for k, item in value.items():
+                self._walk(item, str(k))
         elif isinstance(value, list | tuple):
             for item in value:
-                self._walk(item)
+                self._walk(item, key)
 
     def _text(self, text: str) -> None:
         stamp = _DATETIME.fullmatch(text.strip())
@@ -112,7 +132,8 @@ class FactIndex:
             return
         if len(text) <= 80:
             self.names.add(text)
-        self.numbers.extend(n for n, _ in numbers_in(text))
+        for n, _ in numbers_in(text):
+            self._add(n, "")
 
     def supports(self, value: float, decimals: int) -> bool:
         """Whether ``value``, written with ``decimals`` places, matches a fact."""
@@ -196,18 +217,17 @@ def ground(
 
 
 def states_health(score: float | None, health: str) -> SectionRule:
-    """A rule for health lines: they state ``score`` and ``health`` and no other health word."""
+    """A rule for health lines: they state ``score``, and ``health`` before any other health word."""
 
     def rule(section: str, value: Any) -> str | None:
         if section not in ("health_status", "quick"):
             return None
         text = str(value).lower()
-        words = set(re.findall(r"[a-z]+", text))
-        if health not in words:
+        said = [w for w in re.findall(r"[a-z]+", text) if w in _HEALTH_WORDS]
+        if health not in said:
             return f"it does not say the fleet is {health}"
-        others = [w for w in _HEALTH_WORDS if w != health and w in words]
-        if others:
-            return f"it calls the fleet {others[0]}, but it is {health}"
+        if said[0] != health:
+            return f"it calls the fleet {said[0]}, but it is {health}"
         if score is not None and not any(
             abs(v - score) <= max(0.5 * 10.0 ** (-d), REL_TOL * score) for v, d in numbers_in(text)
         ):
