@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 
 _OPEN_STATES = (AlertState.FIRING.value, AlertState.ACKNOWLEDGED.value)
+_KINDS = {kind.value: kind for kind in EventKind}  # EventKind(text) is a slow call per row
 _KEYS_PER_QUERY = 500  # well under SQLite's limit on host parameters per statement
 
 
@@ -347,10 +348,15 @@ class SqliteHotStore(HotStore):
             "SELECT seq, kind, ts_us, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
         )
-        return [
-            Event(seq=row[0], kind=EventKind(row[1]), ts=from_us(row[2]), data=json.loads(row[3]))
-            for row in rows
-        ]
+        # The events of one commit share their time and kind: convert each once.
+        stamps: dict[int, datetime] = {}
+        out = []
+        for seq, kind, ts_us, data in rows:
+            ts = stamps.get(ts_us)
+            if ts is None:
+                ts = stamps[ts_us] = from_us(ts_us)
+            out.append(Event(seq=seq, kind=_KINDS[kind], ts=ts, data=json.loads(data)))
+        return out
 
     async def latest_seq(self) -> int:
         """The highest seq ever committed (purged or not), or 0.

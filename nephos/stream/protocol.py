@@ -45,6 +45,7 @@ __all__ = [
     "Subscribe",
     "encode",
     "event_frame",
+    "event_frames",
     "kinds_of",
     "parse_client_message",
     "parse_server_message",
@@ -209,9 +210,13 @@ _Message: TypeAlias = ServerMessage | ClientMessage
 # --------------------------------------------------------------------------- encoding
 
 
+# One encoder, built once: json.dumps() with any option builds a new encoder on every call.
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def encode(message: _Message) -> str:
     """The JSON text frame for ``message``, with ``"v": 1`` and its ``type``."""
-    return json.dumps(_as_frame(message), separators=(",", ":"), ensure_ascii=False)
+    return _dumps(_as_frame(message))
 
 
 def _as_frame(message: _Message) -> dict[str, Any]:
@@ -411,8 +416,32 @@ _CLIENT_PARSERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
 
 
 def event_frame(event: Event) -> str:
-    """The text frame of a store event; the hub encodes each event once for every client."""
-    return encode(EventMessage.from_event(event))
+    """The text frame of a store event; the hub encodes each event once for every client.
+
+    The same text as ``encode(EventMessage.from_event(event))``, without the message object:
+    the feed frames every committed event, tens of thousands a second under ingest.
+    """
+    return event_frames([event])[0]
+
+
+def event_frames(events: Sequence[Event]) -> list[str]:
+    """:func:`event_frame` of each event; events of one commit share their time, which is
+    formatted once."""
+    stamps: dict[datetime, str | None] = {}
+    out = []
+    for event in events:
+        ts = event.ts
+        text = stamps[ts] if ts in stamps else stamps.setdefault(ts, _time(ts))
+        frame = {
+            "v": PROTOCOL_VERSION,
+            "type": "event",
+            "seq": event.seq,
+            "kind": event.kind.value,
+            "ts": text,
+            "data": event.data,
+        }
+        out.append(_dumps(frame))
+    return out
 
 
 def kinds_of(values: Sequence[str]) -> tuple[EventKind, ...]:
