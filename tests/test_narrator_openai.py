@@ -177,10 +177,7 @@ async def test_anonymize_hides_names_hosts_and_ips_and_restores_them() -> None:
         n = narrator(server, ManualClock(NOW), anonymize=True)
         # The model answers with the tokens it saw; find them from the prompt.
         server.default = {}
-        try:
-            await n.explain(facts)
-        except Exception:
-            pass
+        await n.explain(facts)  # an empty answer: the template's text, and the prompt to read
         _, user = server.messages()
         assert "api.example.com" not in user and '"api"' not in user
         token = next(t for t in ("name-1", "name-2") if t in user)

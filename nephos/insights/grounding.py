@@ -217,7 +217,7 @@ def ground(
 
 
 def states_health(score: float | None, health: str) -> SectionRule:
-    """A rule for health lines: they state ``score``, and ``health`` before any other health word."""
+    """A rule for health lines: they state ``score``, and ``health`` before other health words."""
 
     def rule(section: str, value: Any) -> str | None:
         if section not in ("health_status", "quick"):

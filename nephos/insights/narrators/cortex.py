@@ -27,7 +27,12 @@ DEFAULT_MODELS = ("claude-sonnet-4-5", "llama3.3-70b")
 GUARD_TEXT = "Response filtered by Cortex Guard"
 
 _UNAVAILABLE = ("unknown model", "unavailable", "not available", "is not supported", "deprecated")
-_PRIVILEGE = ("unknown function", "does not exist or not authorized", "insufficient privileges")
+_PRIVILEGE = (
+    "unknown function",
+    "does not exist or not authorized",
+    "insufficient privileges",
+    "function with name ai_complete does not exist",
+)
 
 
 def sql_constant(value: Any) -> str:
