@@ -10,8 +10,8 @@ of it this module keeps the episode state:
   it closes after ``close_points`` in a row back under ``z_close``. One verdict at onset, one
   at the end, whatever happens in between;
 * a deviation that holds at a stable new level for ``shift_after`` is a level shift: the new
-  level becomes a second normal (until the 24-hour baseline catches up), the episode ends and
-  neither staying there nor coming back raises another alert;
+  level and the one before the episode both count as normal for a day (or until the 24-hour
+  baseline catches up), the episode ends, and neither staying nor going back raises an alert;
 * a gap of ``gap_intervals`` expected intervals is missing data, and one value repeated for
   ``flat_points`` points in a series that usually moves is a flatline.
 
@@ -204,6 +204,8 @@ class OnlineDetector:
         kind = self._kind_at_onset(sign, trend)
         self._pending = 0
         self.baseline.trend_alarm = False
+        # A climb caught by the slope test may still sit at a small z; the test itself (tau and
+        # a rise of several spreads beyond normal growth) is the evidence, so it is not weak.
         conf = self._confidence(z) if not trend else max(self._confidence(z), 0.75)
         raw = self.baseline.raw_mad()
         ep = _Episode(
