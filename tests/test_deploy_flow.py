@@ -27,6 +27,7 @@ from nephos.deploy.aws_outputs import load_deploy
 from nephos.deploy.aws_stack import DeployError
 from nephos.deploy.aws_template import load_template, without_types
 from nephos.errors import UsageError
+from tests.test_handlers import isolate_aws
 
 INFRA = Path(__file__).resolve().parents[1] / "infra"
 REGION = "us-east-1"
@@ -36,8 +37,7 @@ BUCKET = f"nephos-deploy-123456789012-{REGION}"
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
     monkeypatch.setenv("NEPHOS_DEPLOY_DIR", str(tmp_path / "deploys"))
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
+    isolate_aws(monkeypatch, tmp_path)
     with mock_aws():
         yield boto3.session.Session(region_name=REGION)
 
