@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from nephos.config.endpoints import split_host_port
+from nephos.config.insights import read_insights
 from nephos.config.notifiers import read_notifiers
 from nephos.config.rules import read_alert_rules, read_latency, read_maintenance
 from nephos.config.section import Section
@@ -56,7 +57,6 @@ _SENTINEL_KEYS = frozenset(
      "maintenance", "flap_window", "flap_threshold", "certificate_reminders",
      "offline_when_all_fail", "metrics_port"}
 )  # fmt: skip
-_NARRATORS = ("template", "cortex", "openai")
 _MIN_TOKEN = 16
 
 
@@ -160,7 +160,7 @@ def parse_config(
         providers=providers,
         targets=read_targets(root, defaults),
         notifiers=notifiers,
-        insights=_insights(root),
+        insights=read_insights(root),
     )
 
 
@@ -413,12 +413,3 @@ def _line_of(node: Node, path: str) -> int:
             break
     return line
 
-
-def _insights(root: Section) -> dict[str, Any]:
-    section = root.section("insights", {"narrator"}, open_keys=True)
-    if section is None:
-        return {}
-    out = {key: node.plain() for key, node in section.extras.items()}
-    if section.has("narrator"):
-        out["narrator"] = section.text("narrator", choices=_NARRATORS)
-    return out
