@@ -180,3 +180,32 @@ def test_with_nothing_recorded_yet_the_summary_is_unknown_and_says_why(
     assert out.startswith("HEALTH STATUS: Unknown: nothing has been measured yet")
     assert "no hot store at" in out
     assert not (tmp_path / "none.db").exists()
+
+
+def test_trend_describes_the_series_and_draws_a_chart(
+    seeded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "trend", "memory", "--window", "3650d", "-c", str(seeded))
+    assert code == 0
+    assert out.startswith("TREND\n  • Memory on vm-db-1 is rising")
+    assert "vm-db-1 · mem_percent" in out and "┤" in out and "█" in out
+
+
+def test_trend_json_has_the_fit_and_the_chart_points(
+    seeded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ("trend", "disk_percent", "--instance", "vm-db-1", "--window", "3650d", "--json")
+    code, out, _ = run(capsys, *argv, "-c", str(seeded))
+    document = json.loads(out)
+    series = document["facts"]["series"][0]
+    assert code == 0 and series["resource"] == "vm-db-1"
+    assert series["slope_per_hour"] > 0 and series["r2"] > 0.9
+    assert document["facts"]["chart"]
+
+
+def test_trend_of_a_metric_nobody_reports_says_so(
+    seeded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "trend", "gpu_percent", "-c", str(seeded))
+    assert code == 0
+    assert "No gpu_percent data in the last 7 days." in out

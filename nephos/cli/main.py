@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "nephos.cli.summary_cmd",
     "nephos.cli.explain_cmd",
     "nephos.cli.report_cmd",
+    "nephos.cli.trend_cmd",
     "nephos.cli.deploy_cmd",
 )
 

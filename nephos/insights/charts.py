@@ -53,8 +53,9 @@ def terminal_chart(
     low, high = min(values), max(values)
     cells = height * len(_BLOCKS)
     levels = _scaled(values, cells) if high > low else [cells // 2] * len(values)
-    label_top = f"{number(high, 2)}{(' ' + unit) if unit else ''}"
-    label_low = f"{number(low, 2)}{(' ' + unit) if unit else ''}"
+    suffix = "%" if unit in ("percent", "%") else (f" {unit}" if unit else "")
+    label_top = f"{number(high, 2)}{suffix}"
+    label_low = f"{number(low, 2)}{suffix}"
     pad = max(len(label_top), len(label_low))
     rows = []
     for row in range(height - 1, -1, -1):
