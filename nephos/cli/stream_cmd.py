@@ -156,9 +156,13 @@ def tail_command(
     token: TokenOption = None,
 ) -> None:
     """Print the live event stream as lines; survives hub restarts."""
+    from nephos.deploy.aws_outputs import deployed_stream
     from nephos.stream.client import StreamClient
     from nephos.stream.hub import dial_url
 
+    deployed = deployed_stream(url, config)  # what `nephos deploy` saved, if nothing else
+    if deployed is not None:
+        url, token = deployed.websocket_url, token or deployed.token
     cfg = load_cli_config(config)
     client = StreamClient(
         url or dial_url(cfg.hub.listen),

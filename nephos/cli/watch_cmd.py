@@ -71,6 +71,11 @@ def register(app: typer.Typer) -> None:
 
         if replay is not None:
             return run_watch(url, token=token, replay=str(replay), speed=speed)
+        from nephos.deploy.aws_outputs import deployed_stream
+
+        deployed = deployed_stream(url, config)  # what `nephos deploy` saved, if nothing else
+        if deployed is not None:
+            url, token = deployed.websocket_url, token or deployed.token
         if url is None or token is None:
             hub = load_cli_config(config).hub
             url = url or hub_url(hub.listen)

@@ -218,7 +218,12 @@ def deploy(
             saved = _save(session, name, region, outputs, token_parameter)
             return DeployResult("no-changes", name, region, None, outputs, saved)
         progress.plan(plan)
-        if request.dry_run or not progress.confirm(plan):
+        try:
+            go = not request.dry_run and progress.confirm(plan)
+        except BaseException:
+            _discard(cfn, plan)  # refused to ask, or interrupted: leave nothing behind
+            raise
+        if not go:
             _discard(cfn, plan)
             progress.step("change set deleted; nothing was changed")
             return DeployResult("dry-run" if request.dry_run else "declined", name, region, plan)

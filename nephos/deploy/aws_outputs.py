@@ -19,6 +19,7 @@ from nephos.errors import ConfigError
 __all__ = [
     "SavedDeploy",
     "deploy_dir",
+    "deployed_stream",
     "forget_deploy",
     "load_deploy",
     "save_deploy",
@@ -127,3 +128,18 @@ def saved_stream(stack_name: str | None = None) -> SavedDeploy | None:
         return None
     found = [s for s in (load_deploy(p.stem) for p in candidates) if s and s.websocket_url]
     return found[0] if len(found) == 1 else None
+
+
+def deployed_stream(url: str | None, config: str | None) -> SavedDeploy | None:
+    """The saved deploy that ``nephos watch`` and ``tail`` stream from, when nothing else says
+    where the hub is: no ``--url``, no ``--config``, and no config file found by the usual
+    lookup. None otherwise, or when no deploy is saved.
+
+    Raises:
+        ConfigError: ``$NEPHOS_CONFIG`` names a file that does not exist.
+    """
+    from nephos.config import find_config_file
+
+    if url is not None or config is not None or find_config_file(None) is not None:
+        return None
+    return saved_stream()
