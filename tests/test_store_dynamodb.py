@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from nephos.clock import ManualClock
+from nephos.config.loader import parse_config
 from nephos.config.types import HotStoreConfig
 from nephos.errors import ConfigError, StoreError, StoreUnavailable
 from nephos.model import (
@@ -130,12 +131,35 @@ def test_throttling_maps_to_unavailable_and_a_bad_request_to_store_error() -> No
 def test_options_are_checked_by_name_and_type() -> None:
     with pytest.raises(ConfigError, match=r"unknown dynamodb option\(s\): tabel_prefix"):
         DynamoOptions.parse({"tabel_prefix": "x-"})
-    with pytest.raises(ConfigError, match="create_tables: must be true or false"):
+    with pytest.raises(ConfigError, match=r"storage\.hot\.create_tables: must be true or false"):
         DynamoOptions.parse({"create_tables": "yes"})
     with pytest.raises(ConfigError, match="gap_timeout"):
         DynamoOptions.parse({"gap_timeout": 0})
     parsed = DynamoOptions.parse({"table_prefix": "prod-", "region": "eu-west-1"})
     assert parsed.table("events") == "prod-events"
+
+
+def test_the_config_file_names_the_line_of_a_bad_dynamodb_option() -> None:
+    text = (
+        "storage:\n"
+        "  hot:\n"
+        "    backend: dynamodb\n"
+        "    table-prefix: prod-\n"
+        "    region: eu-west-1\n"
+        "    gap_timeout: -1\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, file="nephos.yaml", env={})
+    assert str(caught.value) == (
+        "nephos.yaml:6: storage.hot.gap_timeout: must be a number of seconds > 0"
+    )
+    good = parse_config(text.replace("gap_timeout: -1", "gap_timeout: 12"), env={})
+    assert good.storage.hot.options == {
+        "table-prefix": "prod-",
+        "region": "eu-west-1",
+        "gap_timeout": 12,
+    }
+    assert DynamoOptions.parse(good.storage.hot.options).table("alerts") == "prod-alerts"
 
 
 def test_open_hot_store_builds_the_dynamodb_backend_from_its_options(

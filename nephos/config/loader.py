@@ -182,6 +182,8 @@ def _storage(root: Section) -> StorageConfig:
             spool_max_bytes=hot.size("spool_max_bytes", hot_config.spool_max_bytes, minimum=1024),
             options=_backend_options(hot, _HOT_BACKENDS, _HOT_KEYS),
         )
+        if hot_config.backend == "dynamodb":
+            _check_dynamodb_options(hot, hot_config.options)
     warehouse_config = WarehouseConfig()
     if warehouse is not None:
         warehouse_config = WarehouseConfig(
@@ -208,6 +210,19 @@ def _backend_options(
                 path=f"{section.path}.{key}",
             )
     return {key: node.plain() for key, node in section.extras.items()}
+
+
+def _check_dynamodb_options(section: Section, options: Mapping[str, Any]) -> None:
+    """Check the dynamodb backend's options now, so that errors name the file and line."""
+    from nephos.store.dynamodb_client import DynamoOptions
+
+    try:
+        DynamoOptions.parse(options)
+    except ConfigError as exc:
+        written = (exc.path or "").rpartition(".")[2]
+        keys = {key.replace("-", "_"): key for key in section.extras}
+        line = section.node.key_lines.get(keys.get(written, written), section.line)
+        raise ConfigError(exc.message, file=section.file, line=line, path=exc.path) from exc
 
 
 def _hub(root: Section) -> HubConfig:
@@ -412,4 +427,3 @@ def _line_of(node: Node, path: str) -> int:
         else:
             break
     return line
-

@@ -185,10 +185,12 @@ class DynamoStreamTailer:
     def _discover(self) -> None:
         client = self._streams()
         if self._stream_arn is None:
-            streams = client.list_streams(TableName=self.table).get("Streams", [])
-            if not streams:
+            # DescribeTable, not ListStreams: it is granted per table, ListStreams only on "*".
+            table = make_client("dynamodb", self.options).describe_table(TableName=self.table)
+            arn = table["Table"].get("LatestStreamArn")
+            if not arn or not table["Table"].get("StreamSpecification", {}).get("StreamEnabled"):
                 raise StoreError(f"{self.options.where}: table {self.table} has no stream")
-            self._stream_arn = str(streams[0]["StreamArn"])
+            self._stream_arn = str(arn)
             self.positions.adopt(self._stream_arn)
         shards: dict[str, _Shard] = {}
         request: dict[str, Any] = {"StreamArn": self._stream_arn}

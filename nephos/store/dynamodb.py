@@ -14,7 +14,6 @@ import dataclasses
 import functools
 import json
 import logging
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -31,7 +30,6 @@ from nephos.model import (
     Instance,
     MetricPoint,
     from_dict,
-    to_dict,
 )
 from nephos.store.base import HotStore
 from nephos.store.dynamodb_client import (
@@ -42,15 +40,8 @@ from nephos.store.dynamodb_client import (
 )
 from nephos.store.dynamodb_feed import ChangeFeed
 from nephos.store.dynamodb_reads import TableReader
-from nephos.store.dynamodb_tables import (
-    ROLES,
-    alert_item,
-    create_tables,
-    instance_item,
-    latest_item,
-    metric_item,
-    result_item,
-)
+from nephos.store.dynamodb_tables import ROLES, create_tables
+from nephos.store.dynamodb_writes import FeedWriter
 from nephos.store.sqlite_schema import dumps, encode_metrics, encode_results, to_us
 
 __all__ = ["DynamoHotStore"]
@@ -58,8 +49,6 @@ __all__ = ["DynamoHotStore"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_RECORDS_PER_TRANSACTION = 50  # each record is an item and its event: 100 actions at most
-_RECORDS_PER_BATCH = 12  # BatchWriteItem takes 25 requests
 _OPEN = (AlertState.FIRING, AlertState.ACKNOWLEDGED)
 
 
@@ -97,6 +86,7 @@ class DynamoHotStore(HotStore):
         self._client: Any = None
         self._feed: ChangeFeed | None = None
         self._reader: TableReader | None = None
+        self._writer: FeedWriter | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -130,6 +120,9 @@ class DynamoHotStore(HotStore):
                 raise
         self._feed = ChangeFeed(self._client, self.options)
         self._reader = TableReader(self._client, self.options)
+        self._writer = FeedWriter(
+            self._client, self.options, self._feed, self._clock, self._retention_s
+        )
 
     async def close(self) -> None:
         """Stop the store's threads; idempotent."""
@@ -158,64 +151,18 @@ class DynamoHotStore(HotStore):
         return self._feed
 
     @property
+    def _w(self) -> FeedWriter:
+        if self._writer is None:
+            raise StoreUnavailable(f"{self.options.where} is not open")
+        return self._writer
+
+    @property
     def _r(self) -> TableReader:
         if self._reader is None:
             raise StoreUnavailable(f"{self.options.where} is not open")
         return self._reader
 
     # ------------------------------------------------------------------ writes
-
-    def _commit(
-        self,
-        kind: EventKind,
-        records: Sequence[tuple[Callable[[int], Any], str]],
-        *,
-        conditional: bool = False,
-    ) -> list[int]:
-        """Allocate seqs, stamp, and write each record's item with its event.
-
-        Each record is (a function from its seq to its TransactWriteItems action, the event's
-        payload). Seqs of a chunk that was not written are filled with voids before raising.
-        A ``conditional`` write always goes through a transaction.
-        """
-        feed = self._f
-        first = feed.allocate(len(records))
-        seqs = list(range(first, first + len(records)))
-        ts_us = to_us(self._clock.now())  # after allocating: see dynamodb_feed's docstring
-        expires = ts_us // 1_000_000 + 2 * self._retention_s
-        per_call = _RECORDS_PER_TRANSACTION if self.options.transactions else _RECORDS_PER_BATCH
-        for start in range(0, len(records), per_call):
-            chunk = range(start, min(start + per_call, len(records)))
-            actions: list[Any] = []
-            for i in chunk:
-                action, payload = records[i]
-                actions.append(action(seqs[i]))
-                actions.append(feed.event_put(seqs[i], kind.value, ts_us, payload, expires))
-            try:
-                self._write(actions, conditional)
-            except Exception:
-                feed.fill_voids(seqs[start:], ts_us, expires)
-                raise
-        return seqs
-
-    def _write(self, actions: list[Any], conditional: bool) -> None:
-        """Write Put actions in one transaction, or (``transactions: false``) in one
-        BatchWriteItem: half the write units, but an item may land without its event."""
-        if conditional or self.options.transactions:
-            self._client.transact_write_items(
-                TransactItems=actions, ClientRequestToken=uuid.uuid4().hex
-            )
-            return
-        requests: dict[str, list[Any]] = {}
-        for action in actions:
-            put = action["Put"]
-            requests.setdefault(put["TableName"], []).append({"PutRequest": {"Item": put["Item"]}})
-        while requests:
-            answer = self._client.batch_write_item(RequestItems=requests)
-            requests = answer.get("UnprocessedItems") or {}
-
-    def _expiry(self, ts_us: int) -> int:
-        return ts_us // 1_000_000 + self._retention_s
 
     async def put_results(self, results: Sequence[CheckResult]) -> list[int]:
         """Store check results with one ``check`` event each; refresh each target's latest.
@@ -227,41 +174,13 @@ class DynamoHotStore(HotStore):
         if not results:
             return []
         rows = encode_results(results)
-        table = self.options.table("results")
-
-        def record(target: str, ts_us: int, payload: str) -> Callable[[int], Any]:
-            expires = self._expiry(ts_us)
-            return lambda seq: {
-                "Put": {
-                    "TableName": table,
-                    "Item": result_item(target, ts_us, seq, payload, expires),
-                }
-            }
 
         def body() -> list[int]:
-            seqs = self._commit(EventKind.CHECK, [(record(t, ts, d), d) for t, ts, _, d in rows])
-            newest: dict[str, tuple[int, str]] = {}
-            for target, ts_us, _, payload in rows:
-                if target not in newest or ts_us >= newest[target][0]:
-                    newest[target] = (ts_us, payload)
-            for target, (ts_us, payload) in newest.items():
-                self._put_latest(table, target, ts_us, payload)
+            seqs = self._w.commit(EventKind.CHECK, self._w.result_records(rows))
+            self._w.put_latest(rows)
             return seqs
 
         return await self._call("store results", body)
-
-    def _put_latest(self, table: str, target: str, ts_us: int, payload: str) -> None:
-        item = latest_item(target, ts_us, payload, self._expiry(ts_us))
-        try:
-            self._client.put_item(
-                TableName=table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR ts_us <= :t",
-                ExpressionAttributeValues={":t": item["ts_us"]},
-            )
-        except Exception as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise  # a newer result is already there: nothing to do
 
     async def put_alert(self, alert: Alert, *, expected_version: int | None = None) -> Alert:
         """Upsert an alert with ``version + 1`` and an ``alert`` event, in one transaction.
@@ -274,30 +193,11 @@ class DynamoHotStore(HotStore):
             StoreUnavailable: DynamoDB is throttling or cannot be reached.
         """
         stored = dataclasses.replace(alert, version=alert.version + 1)
-        payload = dumps(to_dict(stored))
-        resolved = stored.state is AlertState.RESOLVED
-        ended_us = to_us(stored.resolved_at or stored.updated_at)
-        item = alert_item(
-            alert_id=stored.id,
-            dedup_key=stored.dedup_key,
-            state=stored.state.value,
-            started_us=to_us(stored.started_at),
-            ended_us=ended_us,
-            version=stored.version,
-            payload=payload,
-            expires_at=self._expiry(ended_us) if resolved else None,
-        )
-        put: dict[str, Any] = {"TableName": self.options.table("alerts"), "Item": item}
-        if expected_version is not None:
-            put["ConditionExpression"] = "attribute_not_exists(id) OR version = :v"
-            put["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
-            put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
 
         def body() -> Alert:
+            record = self._w.alert_record(stored, expected_version)
             try:
-                self._commit(
-                    EventKind.ALERT, [(lambda _seq: {"Put": put}, payload)], conditional=True
-                )
+                self._w.commit(EventKind.ALERT, [record], conditional=True)
             except Exception as exc:
                 reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
                 if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
@@ -320,13 +220,8 @@ class DynamoHotStore(HotStore):
         """
         if not instances:
             return []
-        table = self.options.table("instances")
-        records = []
-        for inst in instances:
-            payload = dumps(to_dict(inst))
-            item = instance_item(inst.provider, inst.id, payload)
-            records.append((_put(table, item), payload))
-        return await self._call("store instances", self._commit, EventKind.INSTANCE, records)
+        records = self._w.instance_records(instances)
+        return await self._call("store instances", self._w.commit, EventKind.INSTANCE, records)
 
     async def put_metrics(self, points: Sequence[MetricPoint]) -> list[int]:
         """Store metric points with one ``metric`` event each.
@@ -338,20 +233,8 @@ class DynamoHotStore(HotStore):
         if not points:
             return []
         rows, payloads = encode_metrics(points)
-        table = self.options.table("results")
-
-        def record(row: tuple[Any, ...], payload: str) -> Callable[[int], Any]:
-            instance, metric, _, _, ts_us, _ = row
-            expires = self._expiry(ts_us)
-            return lambda seq: {
-                "Put": {
-                    "TableName": table,
-                    "Item": metric_item(instance, metric, ts_us, seq, payload, expires),
-                }
-            }
-
-        records = [(record(row, p), p) for row, p in zip(rows, payloads, strict=True)]
-        return await self._call("store metrics", self._commit, EventKind.METRIC, records)
+        records = self._w.metric_records(rows, payloads)
+        return await self._call("store metrics", self._w.commit, EventKind.METRIC, records)
 
     # ------------------------------------------------------------------ reads
 
@@ -555,10 +438,6 @@ class DynamoHotStore(HotStore):
             return deleted + events
 
         return await self._call("purge", body)
-
-
-def _put(table: str, item: dict[str, Any]) -> Callable[[int], Any]:
-    return lambda _seq: {"Put": {"TableName": table, "Item": item}}
 
 
 def _state_key(key: str) -> str:

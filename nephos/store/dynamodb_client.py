@@ -16,7 +16,7 @@ from nephos.errors import ConfigError, StoreError, StoreUnavailable
 
 __all__ = ["DynamoOptions", "error_code", "make_client", "map_dynamo_error"]
 
-_PATH = "storage.hot.options"
+_PATH = "storage.hot"  # the options sit beside ``backend`` in the config file
 _DEFAULT_PREFIX = "nephos-"
 
 # Error codes that mean "not now" rather than "wrong": the caller spools and retries later.
@@ -41,7 +41,7 @@ _UNAVAILABLE_CODES = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class DynamoOptions:
-    """The ``dynamodb`` backend's options.
+    """The ``dynamodb`` backend's options (the keys beside ``backend`` under ``storage.hot``).
 
     Attributes:
         table_prefix: prepended to ``results``, ``alerts``, ``instances``, ``state`` and
@@ -77,13 +77,14 @@ class DynamoOptions:
         Raises:
             ConfigError: an unknown key, or a value of the wrong type or range.
         """
+        options = {str(k).replace("-", "_"): v for k, v in options.items()}
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(options) - known)
         if unknown:
             raise ConfigError(
                 f"unknown dynamodb option(s): {', '.join(unknown)} "
                 f"(known: {', '.join(sorted(known))})",
-                path=_PATH,
+                path=f"{_PATH}.{unknown[0]}",
             )
         values: dict[str, Any] = {}
         for key in ("table_prefix", "region", "endpoint_url", "profile"):
