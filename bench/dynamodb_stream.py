@@ -70,12 +70,12 @@ def moto(kind: str) -> Iterator[str]:
         return
     port = _free_port()
     cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
             try:
-                with urllib.request.urlopen(url + "/moto-api/", timeout=1):  # noqa: S310
+                with urllib.request.urlopen(url + "/moto-api/", timeout=1):
                     break
             except OSError:
                 time.sleep(0.1)
