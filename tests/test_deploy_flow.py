@@ -248,3 +248,30 @@ def test_destroy_of_a_missing_stack_says_so(aws: Any) -> None:
 
     assert deleted is False
     assert "no stack named nope" in out.getvalue()
+
+
+def test_failures_name_the_cause_not_the_cancellations_it_caused() -> None:
+    from datetime import UTC, datetime
+
+    from nephos.deploy.aws_stack import StackEvent, failures, is_failed, is_terminal
+
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    # The order AWS reports a failed create in (oldest first, as the reader yields them).
+    events = [
+        StackEvent("1", at, "nephos", "AWS::CloudFormation::Stack", "CREATE_IN_PROGRESS"),
+        StackEvent("2", at, "AlertTopic", "AWS::SNS::Topic", "CREATE_FAILED", "Invalid name"),
+        StackEvent(
+            "3", at, "IngestRole", "AWS::IAM::Role", "CREATE_FAILED", "Resource creation cancelled"
+        ),
+        StackEvent("4", at, "nephos", "AWS::CloudFormation::Stack", "ROLLBACK_IN_PROGRESS"),
+        StackEvent("5", at, "nephos", "AWS::CloudFormation::Stack", "ROLLBACK_COMPLETE"),
+    ]
+
+    found = failures(events)
+
+    assert [(f.logical_id, f.reason) for f in found] == [("AlertTopic", "Invalid name")]
+    assert not is_terminal("ROLLBACK_IN_PROGRESS")
+    assert not is_terminal("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
+    assert is_terminal("ROLLBACK_COMPLETE") and is_failed("ROLLBACK_COMPLETE")
+    assert is_terminal("UPDATE_ROLLBACK_COMPLETE") and is_failed("UPDATE_ROLLBACK_COMPLETE")
+    assert is_terminal("UPDATE_COMPLETE") and not is_failed("UPDATE_COMPLETE")

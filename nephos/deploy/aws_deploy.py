@@ -41,7 +41,12 @@ from nephos.deploy.aws_stack import (
     plan_of,
     wait_for_change_set,
 )
-from nephos.deploy.aws_template import find_infra_dir, load_template, template_body
+from nephos.deploy.aws_template import (
+    check_parameters,
+    find_infra_dir,
+    load_template,
+    template_body,
+)
 from nephos.errors import BackendError, UsageError
 
 __all__ = [
@@ -49,13 +54,10 @@ __all__ = [
     "DeployResult",
     "Progress",
     "aws_message",
-    "check_parameters",
     "deploy",
     "session_for",
 ]
 
-FILLED_PARAMETERS = ("CodeBucket", "CodeKey", "HubTokenParameter")
-"""Parameters that the deploy fills in itself."""
 _TTL_ATTRIBUTE = "expires_at"
 
 
@@ -127,41 +129,6 @@ def session_for(region: str | None, profile: str | None) -> Any:
     if not session.region_name:
         raise UsageError("no AWS region: pass --region or set AWS_REGION")
     return session
-
-
-def check_parameters(template: Mapping[str, Any], given: Mapping[str, str]) -> None:
-    """Refuse unknown parameters and values the template's constraints rule out.
-
-    Raises:
-        UsageError: a name is not a parameter, is filled by the deploy, or its value breaks
-            the parameter's AllowedValues, AllowedPattern, MinValue or MaxValue.
-    """
-    import re
-
-    declared = template.get("Parameters", {})
-    for name, value in given.items():
-        if name in FILLED_PARAMETERS:
-            raise UsageError(f"--parameter {name}: filled in by nephos deploy")
-        spec = declared.get(name)
-        if spec is None:
-            known = ", ".join(sorted(set(declared) - set(FILLED_PARAMETERS)))
-            raise UsageError(f"--parameter {name}: no such parameter (known: {known})")
-        allowed = spec.get("AllowedValues")
-        if allowed and value not in [str(a) for a in allowed]:
-            raise UsageError(f"--parameter {name}={value}: must be one of {', '.join(allowed)}")
-        pattern = spec.get("AllowedPattern")
-        if pattern and not re.fullmatch(pattern, value):
-            raise UsageError(f"--parameter {name}={value}: must match {pattern}")
-        if spec.get("Type") == "Number":
-            try:
-                number = float(value)
-            except ValueError:
-                raise UsageError(f"--parameter {name}={value}: must be a number") from None
-            low, high = spec.get("MinValue"), spec.get("MaxValue")
-            if (low is not None and number < float(low)) or (
-                high is not None and number > float(high)
-            ):
-                raise UsageError(f"--parameter {name}={value}: must be {low}..{high}")
 
 
 def deploy(

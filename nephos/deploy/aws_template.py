@@ -14,10 +14,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from nephos.errors import ConfigError
+from nephos.errors import ConfigError, UsageError
 
 __all__ = [
     "API_GATEWAY_V2",
+    "FILLED_PARAMETERS",
+    "check_parameters",
     "find_infra_dir",
     "load_template",
     "parameter_names",
@@ -28,6 +30,8 @@ __all__ = [
 
 API_GATEWAY_V2 = "AWS::ApiGatewayV2::"
 """The resource type prefix that moto cannot create from a template."""
+FILLED_PARAMETERS = ("CodeBucket", "CodeKey", "HubTokenParameter")
+"""Parameters that the deploy fills in itself."""
 
 _SCALAR_TAGS = ("Ref", "Condition")
 _FN_TAGS = (
@@ -183,3 +187,38 @@ def _drop_statements(resource: dict[str, Any], removed: set[str]) -> None:
         document["Statement"] = [
             s for s in document.get("Statement", []) if not references(s) & removed
         ]
+
+
+def check_parameters(template: Mapping[str, Any], given: Mapping[str, str]) -> None:
+    """Refuse unknown parameters and values the template's constraints rule out.
+
+    Raises:
+        UsageError: a name is not a parameter, is filled by the deploy, or its value breaks
+            the parameter's AllowedValues, AllowedPattern, MinValue or MaxValue.
+    """
+    import re
+
+    declared = template.get("Parameters", {})
+    for name, value in given.items():
+        if name in FILLED_PARAMETERS:
+            raise UsageError(f"--parameter {name}: filled in by nephos deploy")
+        spec = declared.get(name)
+        if spec is None:
+            known = ", ".join(sorted(set(declared) - set(FILLED_PARAMETERS)))
+            raise UsageError(f"--parameter {name}: no such parameter (known: {known})")
+        allowed = spec.get("AllowedValues")
+        if allowed and value not in [str(a) for a in allowed]:
+            raise UsageError(f"--parameter {name}={value}: must be one of {', '.join(allowed)}")
+        pattern = spec.get("AllowedPattern")
+        if pattern and not re.fullmatch(pattern, value):
+            raise UsageError(f"--parameter {name}={value}: must match {pattern}")
+        if spec.get("Type") == "Number":
+            try:
+                number = float(value)
+            except ValueError:
+                raise UsageError(f"--parameter {name}={value}: must be a number") from None
+            low, high = spec.get("MinValue"), spec.get("MaxValue")
+            if (low is not None and number < float(low)) or (
+                high is not None and number > float(high)
+            ):
+                raise UsageError(f"--parameter {name}={value}: must be {low}..{high}")
