@@ -111,16 +111,19 @@ async def run(args: argparse.Namespace, endpoint: str) -> dict[str, float]:
         waker = asyncio.create_task(wake_on_stream(tailer, hub.notify))
     committed: dict[int, float] = {}
     received: dict[int, float] = {}
+    frames = 0
 
     async with connect(hub.url, max_queue=None) as ws:
         await ws.recv()  # hello
         await ws.recv()  # snapshot
 
         async def read() -> None:
+            nonlocal frames
             async for frame in ws:
                 message = json.loads(frame)
                 if message.get("type") == "event":
-                    received[message["seq"]] = time.perf_counter()
+                    received.setdefault(message["seq"], time.perf_counter())
+                    frames += 1
 
         reader = asyncio.create_task(read())
         start = time.perf_counter()
@@ -149,6 +152,7 @@ async def run(args: argparse.Namespace, endpoint: str) -> dict[str, float]:
     return {
         "events": len(committed),
         "delivered": len(latencies),
+        "repeated": frames - len(received),
         "rate": achieved,
         "p50": statistics.median(latencies),
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
@@ -177,6 +181,7 @@ def main() -> None:
     )
     print(
         f"events {figures['events']:.0f}, delivered {figures['delivered']:.0f}, "
+        f"repeated {figures['repeated']:.0f}, "
         f"achieved {figures['rate']:.1f} ev/s; latency p50 {figures['p50']:.1f} ms, "
         f"p99 {figures['p99']:.1f} ms, max {figures['max']:.1f} ms"
     )
