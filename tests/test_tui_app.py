@@ -16,10 +16,11 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 
 from nephos.clock import ManualClock
 from nephos.model import (
+    Alert,
     AlertState,
     EventKind,
     Health,
@@ -36,7 +37,8 @@ from nephos.tui.app import WatchApp
 from nephos.tui.bindings import WATCH_BINDINGS, WatchCommands
 from nephos.tui.sample import sample_alert, sample_result, sample_snapshot
 from nephos.tui.screens.detail import TargetDetail
-from nephos.tui.screens.modals import AlertFacts, HelpScreen
+from nephos.tui.screens.explain import AlertExplanation
+from nephos.tui.screens.modals import HelpScreen
 from nephos.tui.widgets.provider_cards import ProviderCard
 from nephos.tui.widgets.status_bar import StatusBar
 from nephos.tui.widgets.target_table import TargetTable
@@ -334,22 +336,52 @@ async def test_acking_while_disconnected_says_so_and_keeps_running(clock: Manual
         assert app.is_running
 
 
-async def test_e_shows_the_recorded_facts_of_the_selected_alert(clock: ManualClock) -> None:
+async def test_e_explains_the_selected_alert_in_a_modal(clock: ManualClock) -> None:
     app, transport = make_app(clock)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, transport)
         await pilot.press("e")  # the cursor is on billing: its alert
         screen = app.screen
-        assert isinstance(screen, AlertFacts)
+        assert isinstance(screen, AlertExplanation)
         assert screen.alert.id == "al-billing"
-        body = str(screen.query_one("#facts Static").render())
-        assert "failures" in body
+        await until(pilot, lambda: screen.text is not None)
+        body = str(screen.query_one("#explain-body", Static).render())
+        assert "WHAT THIS MEANS" in body and "URGENCY: " in body
         assert "[STATUS] == 200" in body
         await pilot.press("escape", "tab", "e")  # in the alerts pane: the alert under its cursor
-        assert isinstance(app.screen, AlertFacts)
+        assert isinstance(app.screen, AlertExplanation)
         assert app.screen.alert.id == "al-edge"
         await pilot.press("escape")
-        assert not isinstance(app.screen, AlertFacts)
+        assert not isinstance(app.screen, AlertExplanation)
+
+
+async def test_esc_cancels_an_explanation_still_being_fetched(clock: ManualClock) -> None:
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def slow(alert: Alert) -> str:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # a narrator that never answers
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return ""
+
+    app, transport = make_app(clock)
+    app.explainer = slow
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, transport)
+        await pilot.press("e")
+        screen = app.screen
+        assert isinstance(screen, AlertExplanation)
+        await until(pilot, started.is_set)
+        assert screen.pending
+        assert screen.query_one("#explain-spinner") is not None
+        await pilot.press("escape")
+        await until(pilot, cancelled.is_set)
+        assert not isinstance(app.screen, AlertExplanation)
+        assert app.is_running
 
 
 async def test_a_on_a_target_without_alerts_says_so(clock: ManualClock) -> None:

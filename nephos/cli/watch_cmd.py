@@ -2,19 +2,36 @@
 
 Thin: it works out the hub's address and token (flags first, then the config's ``hub``
 section) and hands over to :func:`nephos.tui.app.run_watch`, imported only when the command
-runs so that ``nephos --help`` never loads Textual.
+runs so that ``nephos --help`` never loads Textual. ``e`` explains an alert with the config's
+narrator and, when the hot store is on this machine, the same facts as ``nephos explain-alert``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from nephos.cli.sentinel_cmd import ConfigOption, load_cli_config
 
-__all__ = ["hub_url", "register"]
+if TYPE_CHECKING:
+    from nephos.model import Alert
+
+__all__ = ["config_explainer", "hub_url", "register"]
+
+
+def config_explainer(config_path: str | None) -> Callable[[Alert], Awaitable[str]]:
+    """The explainer for ``e``: the config (read when first needed), its store and narrator."""
+
+    async def explain(alert: Alert) -> str:
+        from nephos.insights.explain import explain_text
+
+        return await explain_text(alert, now=datetime.now(UTC), config=load_cli_config(config_path))
+
+    return explain
 
 
 def hub_url(listen: str) -> str:
@@ -70,7 +87,13 @@ def register(app: typer.Typer) -> None:
         from nephos.tui.app import run_watch
 
         if replay is not None:
-            return run_watch(url, token=token, replay=str(replay), speed=speed)
+            return run_watch(
+                url,
+                token=token,
+                replay=str(replay),
+                speed=speed,
+                explainer=config_explainer(config),
+            )
         from nephos.deploy.aws_outputs import deployed_stream
 
         deployed = deployed_stream(url, config)  # what `nephos deploy` saved, if nothing else
@@ -80,4 +103,4 @@ def register(app: typer.Typer) -> None:
             hub = load_cli_config(config).hub
             url = url or hub_url(hub.listen)
             token = token or hub.token
-        return run_watch(url, token=token, replay=None)
+        return run_watch(url, token=token, replay=None, explainer=config_explainer(config))

@@ -19,6 +19,7 @@ from textual.widgets import DataTable
 
 from nephos.clock import Clock, SystemClock
 from nephos.errors import StreamError
+from nephos.model import Alert
 from nephos.stream.client import ConnectionState, Phase, StreamClient
 from nephos.stream.transport import Transport
 from nephos.tui.bindings import WATCH_BINDINGS, WatchCommands
@@ -30,8 +31,9 @@ from nephos.tui.messages import (
     to_app_message,
 )
 from nephos.tui.screens.detail import TargetDetail
+from nephos.tui.screens.explain import AlertExplanation, Explainer
 from nephos.tui.screens.main import MainScreen
-from nephos.tui.screens.modals import AlertFacts, HelpScreen
+from nephos.tui.screens.modals import HelpScreen
 from nephos.tui.state import FleetState
 from nephos.tui.widgets.alerts_table import AlertsTable
 from nephos.tui.widgets.status_bar import PillView, StatusBar
@@ -80,8 +82,11 @@ class WatchApp(App[int]):
         stale_after: timedelta = timedelta(minutes=5),
         frame_interval: float = 0.1,
         recorded_time: bool = False,
+        explainer: Explainer | None = None,
     ) -> None:
         super().__init__()
+        self.explainer: Explainer = explainer or self._explain_offline
+        """What writes an alert's explanation for ``e`` (default: the template, offline)."""
         self.clock: Clock = clock or SystemClock()
         """Time for the client, the round trip and the countdowns."""
         self.view_clock: Clock = RecordedTime(self.clock) if recorded_time else self.clock
@@ -297,12 +302,17 @@ class WatchApp(App[int]):
         self.notify(f"acknowledging {alert_id}", timeout=2, markup=False)
 
     def action_explain(self) -> None:
-        """Show the recorded facts of the selected alert."""
+        """Explain the selected alert in a modal, fetched in the background."""
         alert = self.main.selected_alert()
         if alert is None:
             self.notify(_NO_ALERT, severity="warning", timeout=3)
             return
-        self.push_screen(AlertFacts(alert))
+        self.push_screen(AlertExplanation(alert, self.explainer))
+
+    async def _explain_offline(self, alert: Alert) -> str:
+        from nephos.insights.explain import explain_text
+
+        return await explain_text(alert, now=self.view_clock.now())
 
     def action_reconnect(self) -> None:
         """Try the hub now: cut a backoff wait short, or start again after going offline."""
@@ -360,12 +370,14 @@ def run_watch(
     replay: str | None,
     transport: Transport | None = None,
     speed: float | None = 1.0,
+    explainer: Explainer | None = None,
 ) -> int:
     """Run ``nephos watch`` in the terminal until the operator quits; returns the exit code.
 
     With ``replay`` a ``nephos tail --json`` recording plays instead of a hub; with
     ``transport`` (``nephos demo`` passes its in-process hub's) that transport is used.
-    ``speed`` paces a replay (1.0 as recorded, None as fast as it draws).
+    ``speed`` paces a replay (1.0 as recorded, None as fast as it draws). ``explainer`` writes
+    the explanations ``e`` shows (default: the template narrator, offline).
 
     Raises:
         UsageError: the recording does not exist.
@@ -381,7 +393,11 @@ def run_watch(
         transport = ReplayTransport(replay, speed=speed)
         url = url or "replay://recording/"
     app = WatchApp(
-        url=url or DEFAULT_URL, transport=transport, token=token, recorded_time=replay is not None
+        url=url or DEFAULT_URL,
+        transport=transport,
+        token=token,
+        recorded_time=replay is not None,
+        explainer=explainer,
     )
     result = app.run()
     return result if isinstance(result, int) else 0

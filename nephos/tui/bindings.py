@@ -57,7 +57,12 @@ WATCH_BINDINGS: list[Binding] = [
         show=False,
     ),
     _b("a", "ack", "Ack", "Acknowledge the selected alert (through the hub into the store)."),
-    _b("e", "explain", "Explain", "Show the recorded facts of the selected alert."),
+    _b(
+        "e",
+        "explain",
+        "Explain",
+        "Explain the selected alert in plain words (fetched in the background; esc cancels).",
+    ),
     _b(
         "r",
         "reconnect",
