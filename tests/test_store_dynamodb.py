@@ -298,3 +298,37 @@ async def test_batch_writes_without_transactions_store_the_same_feed(
         assert len(await hot.results()) == 30
     finally:
         await hot.close()
+
+
+async def test_a_write_that_fails_fills_its_seqs_so_readers_never_wait_for_them(
+    store: DynamoHotStore,
+) -> None:
+    first = await store.put_results([result("a")])
+    too_big = CheckResult(
+        "b", CheckKind.HTTP, T0, Health.UNHEALTHY, 1.0, False, reason="x" * 500_000
+    )
+    with pytest.raises(StoreError) as caught:
+        await store.put_results([result("c"), too_big])  # over DynamoDB's 400 KB item limit
+    assert not isinstance(caught.value, StoreUnavailable)
+    assert await store.latest_seq() == first[-1]
+    later = await store.put_results([result("d")])
+    assert later == [first[-1] + 3]
+    assert [e.data["target"] for e in await store.changes(0)] == ["a", "d"]  # no wait at 2-3
+    assert await store.latest_seq() == later[0]
+
+
+async def test_another_process_finds_the_feed_position_on_a_table_with_history(
+    store: DynamoHotStore, clock: ManualClock
+) -> None:
+    written = await store.put_results([result(f"t{i}") for i in range(3)])
+    clock.advance(timedelta(minutes=5))
+    other = DynamoHotStore(store.options, clock=clock)
+    await other.open()
+    try:
+        assert await other.latest_seq() == written[-1]
+        assert await other.changes(written[-1]) == []
+        more = await store.put_results([result("t9")])
+        assert [e.seq for e in await other.changes(written[-1])] == more
+        assert await other.latest_seq() == more[0]
+    finally:
+        await other.close()
