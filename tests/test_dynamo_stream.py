@@ -21,9 +21,10 @@ from websockets.asyncio.client import connect
 from nephos.clock import ManualClock
 from nephos.config.types import HotStoreConfig
 from nephos.model import CheckKind, CheckResult, EventKind, Health
-from nephos.store.dynamo_stream import DynamoStreamTailer, ShardPositions, wake_on_stream
+from nephos.store.dynamo_stream import DynamoStreamTailer, ShardPositions, stream_wakeups
 from nephos.store.dynamodb import DynamoHotStore
 from nephos.store.dynamodb_client import make_client
+from nephos.store.sqlite import SqliteHotStore
 from nephos.stream.hub import Hub
 from nephos.stream.protocol import EventMessage, Hello, Snapshot, parse_server_message
 
@@ -245,16 +246,25 @@ async def test_the_stream_wakes_a_hub_whose_own_polling_never_fires(
     store: DynamoHotStore,
 ) -> None:
     frozen = ManualClock(T0)  # the hub's poll sleeps on it and never wakes by itself
-    async with Hub(store, listen="127.0.0.1:0", clock=frozen, poll_interval=3600) as hub:
-        tail = tailer(store, poll_interval=0.02)
-        await tail.poll()  # position the stream at LATEST before writing
-        waker = asyncio.create_task(wake_on_stream(tail, hub.notify))
-        try:
-            async with connect(hub.url) as ws:
-                await ws.recv()  # hello
-                await ws.recv()  # snapshot
-                written = await store.put_results([result("api")])
-                event = parse_server_message(await asyncio.wait_for(ws.recv(), 10))
-                assert isinstance(event, EventMessage) and event.seq == written[0]
-        finally:
-            waker.cancel()
+    hub = Hub(store, listen="127.0.0.1:0", clock=frozen, poll_interval=3600)
+    async with (
+        hub,
+        stream_wakeups(store, hub.notify, poll_interval=0.02) as tail,
+        connect(hub.url) as ws,
+    ):
+        assert tail is not None
+        await ws.recv()  # hello
+        await ws.recv()  # snapshot
+        written = await store.put_results([result("api")])
+        event = parse_server_message(await asyncio.wait_for(ws.recv(), 10))
+        assert isinstance(event, EventMessage) and event.seq == written[0]
+
+
+async def test_stream_wakeups_do_nothing_for_a_sqlite_store(tmp_path: Path) -> None:
+    sqlite = SqliteHotStore(str(tmp_path / "hot.db"))
+    await sqlite.open()
+    try:
+        async with stream_wakeups(sqlite, lambda: None) as tail:
+            assert tail is None
+    finally:
+        await sqlite.close()

@@ -4,20 +4,22 @@
 reads a parent shard to its end before its children, renews expired iterators after the last
 sequence number it read, and yields the :class:`~nephos.model.Event` in each NEW_IMAGE. Its
 per-shard positions persist in a small JSON file (:class:`ShardPositions`), so a restart
-resumes where it stopped. :func:`wake_on_stream` turns the stream into hub wake-ups: the hub
-still reads :meth:`DynamoHotStore.changes` (ordered, gap-aware), the stream only tells it when.
+resumes where it stopped. :func:`wake_on_stream` (and :func:`stream_wakeups`, its context
+manager) turns the stream into hub wake-ups: the hub still reads
+:meth:`DynamoHotStore.changes` (ordered, gap-aware), the stream only tells it when.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nephos.clock import Clock, SystemClock
 from nephos.errors import StoreError
@@ -25,7 +27,10 @@ from nephos.model import Event
 from nephos.store.dynamodb_client import DynamoOptions, error_code, make_client, map_dynamo_error
 from nephos.store.dynamodb_feed import VOID, FeedItem
 
-__all__ = ["DynamoStreamTailer", "ShardPositions", "wake_on_stream"]
+if TYPE_CHECKING:
+    from nephos.store.base import HotStore
+
+__all__ = ["DynamoStreamTailer", "ShardPositions", "stream_wakeups", "wake_on_stream"]
 
 log = logging.getLogger(__name__)
 
@@ -301,3 +306,36 @@ async def wake_on_stream(tailer: DynamoStreamTailer, notify: Callable[[], None])
     new events; runs until cancelled."""
     async for _ in tailer.batches():
         notify()
+
+
+@contextlib.asynccontextmanager
+async def stream_wakeups(
+    store: HotStore,
+    notify: Callable[[], None],
+    *,
+    poll_interval: float = 0.25,
+    clock: Clock | None = None,
+) -> AsyncIterator[DynamoStreamTailer | None]:
+    """For the duration of the block, wake ``notify`` from the store's stream when ``store``
+    is a DynamoDB hot store; with any other store, do nothing.
+
+    Serving a hub: ``await stack.enter_async_context(stream_wakeups(store, hub.notify))``.
+    The tailer starts at the stream's end (the hub reads everything older from the store).
+
+    Raises:
+        StoreError: the events table has no stream, or it cannot be read at the start.
+    """
+    from nephos.store.dynamodb import DynamoHotStore
+
+    if not isinstance(store, DynamoHotStore):
+        yield None
+        return
+    tailer = DynamoStreamTailer(store.options, clock=clock, poll_interval=poll_interval)
+    await tailer.poll()  # positioned at LATEST before the block runs
+    task = asyncio.create_task(wake_on_stream(tailer, notify), name="nephos-stream-wakeups")
+    try:
+        yield tailer
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -2,7 +2,8 @@
 
 Every write allocates its seqs from the feed's counter, stamps them, and commits each item
 with its event in one ``TransactWriteItems`` (50 items and their 50 events per transaction;
-a larger batch is several transactions). Reads ignore items whose ``expires_at`` has passed,
+a larger batch is several; ``transactions: false`` uses BatchWriteItem instead); the write
+path is in ``dynamodb_writes.py``. Reads ignore items whose ``expires_at`` has passed,
 because DynamoDB's TTL deletes lazily (up to days later). The table layout is in
 ``dynamodb_tables.py``, the feed in ``dynamodb_feed.py``; docs/dynamodb.md explains both.
 """
@@ -115,7 +116,7 @@ class DynamoHotStore(HotStore):
                 if error_code(exc) == "ResourceNotFoundException":
                     raise StoreError(
                         f"{self.options.where}: table {name} does not exist (deploy the stack, "
-                        "or set storage.hot.options.create_tables: true)"
+                        "or set storage.hot.create_tables: true)"
                     ) from exc
                 raise
         self._feed = ChangeFeed(self._client, self.options)
