@@ -14,7 +14,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from handlers import runtime
-from nephos.deploy.aws_live import Connection, ConnectionTable, connect_query, post
+from nephos.deploy.aws_live import (
+    Connection,
+    ConnectionTable,
+    connect_query,
+    management_endpoint,
+    post,
+)
 from nephos.stream.auth import token_presented
 from nephos.stream.protocol import (
     ErrorMessage,
@@ -44,13 +50,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return {"statusCode": 401, "body": "a valid token is required"}
         # The token is never stored: the row keeps only since and the filters.
         kept = urlencode([(k, v) for k, v in parse_qsl(query) if k != "token"])
-        endpoint = f"https://{request['domainName']}/{request['stage']}"
+        endpoint = management_endpoint(request, os.environ.get("NEPHOS_MANAGEMENT_ENDPOINT"))
         _table().add(Connection(connection_id, endpoint, kept))
         return {"statusCode": 200}
     if route == "$disconnect":
         _table().remove(connection_id)
         return {"statusCode": 200}
-    endpoint = f"https://{request.get('domainName')}/{request.get('stage')}"
+    endpoint = management_endpoint(request, os.environ.get("NEPHOS_MANAGEMENT_ENDPOINT"))
     try:
         message = parse_client_message(event.get("body") or "")
     except ProtocolError as exc:

@@ -31,7 +31,10 @@ __all__ = [
     "connect_query",
     "events_of_records",
     "fan_out",
+    "from_image",
     "greeting",
+    "management_endpoint",
+    "post",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,23 @@ class Connection:
             return parse_query(self.query)[1]
         except ValueError:
             return Filter()
+
+
+def management_endpoint(request: Mapping[str, Any], override: str | None = None) -> str:
+    """Where ``post_to_connection`` reaches the connection of a WebSocket request.
+
+    On AWS it is ``https://<domainName>/<stage>``. ``override`` (``$NEPHOS_MANAGEMENT_ENDPOINT``)
+    is a template with ``{api_id}``, ``{stage}`` and ``{domain}`` for what differs: a custom
+    domain's mapping, or a stand-in that serves the API under a local path.
+    """
+    fields = {
+        "api_id": str(request.get("apiId", "")),
+        "stage": str(request.get("stage", "")),
+        "domain": str(request.get("domainName", "")),
+    }
+    if override:
+        return override.format(**fields)
+    return f"https://{fields['domain']}/{fields['stage']}"
 
 
 def connect_query(event: Mapping[str, Any]) -> str:
