@@ -136,6 +136,12 @@ class DynamoStreamTailer:
         self._fresh = True  # no round has run yet
         self._rediscover = True
 
+    def close(self) -> None:
+        """Close the stream client's connections; the tailer can poll again afterwards."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
     @property
     def shard_ids(self) -> tuple[str, ...]:
         """The shards being read now."""
@@ -191,7 +197,11 @@ class DynamoStreamTailer:
         client = self._streams()
         if self._stream_arn is None:
             # DescribeTable, not ListStreams: it is granted per table, ListStreams only on "*".
-            table = make_client("dynamodb", self.options).describe_table(TableName=self.table)
+            tables = make_client("dynamodb", self.options)
+            try:
+                table = tables.describe_table(TableName=self.table)
+            finally:
+                tables.close()
             arn = table["Table"].get("LatestStreamArn")
             if not arn or not table["Table"].get("StreamSpecification", {}).get("StreamEnabled"):
                 raise StoreError(f"{self.options.where}: table {self.table} has no stream")
@@ -339,3 +349,4 @@ async def stream_wakeups(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        tailer.close()

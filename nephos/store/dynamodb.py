@@ -126,10 +126,14 @@ class DynamoHotStore(HotStore):
         )
 
     async def close(self) -> None:
-        """Stop the store's threads; idempotent."""
+        """Stop the store's threads and close its connections; idempotent."""
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
+        client, self._client = self._client, None
+        self._feed = self._reader = self._writer = None
+        if client is not None:
+            client.close()
 
     async def _call(self, action: str, fn: Callable[..., T], *args: Any) -> T:
         from botocore.exceptions import BotoCoreError, ClientError

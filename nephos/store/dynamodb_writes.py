@@ -9,6 +9,7 @@ in its threads.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,6 +28,8 @@ from nephos.store.dynamodb_tables import (
 from nephos.store.sqlite_schema import dumps, to_us
 
 __all__ = ["FeedWriter", "Record"]
+
+log = logging.getLogger(__name__)
 
 Record = tuple[Callable[[int], Any], str]
 """(the item's ``Put`` action for a seq, the event's JSON payload)."""
@@ -189,7 +192,8 @@ class FeedWriter:
 
     def put_latest(self, rows: Sequence[tuple[str, int, str, str]]) -> None:
         """Make each target's newest row in ``rows`` its latest result, unless a newer one is
-        stored already (a late result never replaces a newer one)."""
+        stored already (a late result never replaces a newer one). Best effort: a failure is
+        logged, not raised."""
         newest: dict[str, tuple[int, str]] = {}
         for target, ts_us, _, payload in rows:
             if target not in newest or ts_us >= newest[target][0]:
@@ -206,4 +210,8 @@ class FeedWriter:
                 )
             except Exception as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
-                    raise
+                    # The results and their events are committed: failing now would make the
+                    # caller write them twice. The copy catches up with the next result.
+                    log.warning(
+                        "hot store: latest result of %r not updated (%s)", target, error_code(exc)
+                    )
