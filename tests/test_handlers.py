@@ -334,3 +334,55 @@ def test_a_connection_that_is_gone_is_removed_and_the_others_still_get_frames(
     assert (sent, gone) == (1, 1)
     assert [c.connection_id for c in table.all()] == ["alive"]
     stubber.assert_no_pending_responses()
+
+
+def test_etl_loads_a_stream_batch_into_snowflake_once(
+    stack: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import warnings
+
+    import fakesnow
+
+    from nephos.warehouse.snowflake import SnowflakeWarehouse
+    from tests.etl_support import warehouse_counts
+    from tests.warehouse_fixtures import FAKESNOW_SETTINGS
+
+    ingest, etl = _import("ingest"), _import("etl")
+    boto3.client("secretsmanager").create_secret(
+        Name="nephos/snowflake", SecretString=json.dumps(FAKESNOW_SETTINGS)
+    )
+    monkeypatch.setenv("NEPHOS_SNOWFLAKE_SECRET", "nephos/snowflake")
+    ingest.handler(http_event(json.dumps(POINTS).encode(), stack["token"]), None)
+    batch = {"Records": stream_records("hs-events")}
+    (tmp_path / "snow").mkdir()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with fakesnow.patch(db_path=str(tmp_path / "snow")):
+            first = etl.handler(batch, None)
+            again = etl.handler(batch, None)  # Lambda retries a batch: nothing twice
+            counts = asyncio.run(warehouse_counts(SnowflakeWarehouse(FAKESNOW_SETTINGS)))
+
+    assert (first, again) == ({"loaded": 2}, {"loaded": 0})
+    assert (counts["events"], counts["distinct"], counts["metrics"]) == (2, 2, 2)
+
+
+def test_sentinel_runs_one_round_into_the_stacks_tables(
+    stack: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    sentinel, runtime = _import("sentinel"), _import("runtime")
+    with socket.socket() as probe:  # a port nothing listens on: the check fails at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = f"targets:\n  - name: closed-port\n    url: tcp://127.0.0.1:{port}\n"
+    boto3.client("ssm").put_parameter(Name="/nephos/sentinel-config", Value=config, Type="String")
+    monkeypatch.setenv("NEPHOS_CONFIG_PARAMETER", "/nephos/sentinel-config")
+
+    answer = sentinel.handler({"source": "aws.events"}, None)
+
+    assert answer == {"health": "unhealthy"}
+    latest = runtime.run(runtime.store().latest_results())
+    assert [(r.target, r.success) for r in latest] == [("closed-port", False)]
