@@ -109,6 +109,9 @@ class DynamoStreamTailer:
         start: ``LATEST`` (only what is written from now on) or ``TRIM_HORIZON`` (everything
             still in the stream, up to 24 hours), for shards without a saved position.
         client: a ``dynamodbstreams`` client; one is built from ``options`` by default.
+
+    Raises:
+        ValueError: ``start`` is neither ``LATEST`` nor ``TRIM_HORIZON``.
     """
 
     def __init__(
