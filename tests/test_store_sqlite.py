@@ -148,7 +148,9 @@ async def test_open_hot_store_builds_sqlite_with_its_options(tmp_path: Path) -> 
 
 
 def test_open_hot_store_names_the_known_backends_for_an_unknown_one() -> None:
-    with pytest.raises(ConfigError, match=r"unknown hot store backend 'mongo' \(known: dynamodb, sqlite\)"):
+    with pytest.raises(
+        ConfigError, match=r"unknown hot store backend 'mongo' \(known: dynamodb, sqlite\)"
+    ):
         open_hot_store(HotStoreConfig(backend="mongo"))
 
 
