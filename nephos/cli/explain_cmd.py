@@ -11,7 +11,7 @@ import asyncio
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,10 +24,9 @@ from nephos.cli.summary_cmd import (
     print_text,
 )
 from nephos.clock import SystemClock
-from nephos.insights.facts import facts_dict
-from nephos.insights.gather import alert_facts, open_sources
-from nephos.insights.render import explanation_text
-from nephos.insights.runtime import NarratorOptions, narrate, open_narrator
+
+if TYPE_CHECKING:
+    from nephos.insights.runtime import NarratorOptions
 
 __all__ = ["register"]
 
@@ -35,6 +34,11 @@ __all__ = ["register"]
 async def _explain(
     config_path: str | None, alert_id: str, options: NarratorOptions
 ) -> tuple[dict[str, Any], str]:
+    from nephos.insights.facts import facts_dict
+    from nephos.insights.gather import alert_facts, open_sources
+    from nephos.insights.render import explanation_text
+    from nephos.insights.runtime import narrate, open_narrator
+
     cfg = load_cli_config(config_path)
     clock = SystemClock()
     async with open_sources(cfg, clock=clock, warehouse=False) as src:

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,13 +30,16 @@ from nephos.clock import SystemClock
 from nephos.config.types import Config
 from nephos.errors import NephosError, UsageError
 from nephos.insights.facts import ReportFacts
-from nephos.insights.gather import open_sources, report_facts
-from nephos.insights.report import FORMATS, render_report, report_json
-from nephos.insights.runtime import NarratorOptions, narrate, open_narrator
 from nephos.model import Alert, AlertSource, AlertState, Health, Severity, parse_time
 from nephos.notify.base import Notification
 
-__all__ = ["register", "report_notification"]
+if TYPE_CHECKING:
+    from nephos.insights.runtime import NarratorOptions
+
+__all__ = ["FORMATS", "register", "report_notification"]
+
+FORMATS = ("md", "html", "json")
+"""The formats ``--format`` accepts (as ``nephos.insights.report`` renders them)."""
 
 _SEVERITY = {"unhealthy": Severity.CRITICAL, "degraded": Severity.WARNING}
 
@@ -99,6 +102,10 @@ async def _report(
     config: Config, since: datetime, until: datetime, fmt: str, notify: list[str],
     options: NarratorOptions,
 ) -> tuple[str, Health, list[str]]:  # fmt: skip
+    from nephos.insights.gather import open_sources, report_facts
+    from nephos.insights.report import render_report, report_json
+    from nephos.insights.runtime import narrate, open_narrator
+
     clock = SystemClock()
     async with open_sources(config, clock=clock) as src:
         facts = await report_facts(src, since=since, until=until)

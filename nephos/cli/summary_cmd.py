@@ -12,7 +12,7 @@ import json
 import re
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,11 +21,10 @@ from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.config.values import parse_duration
 from nephos.errors import ConfigError, UsageError
-from nephos.insights.facts import facts_dict
-from nephos.insights.gather import open_sources, summary_facts
-from nephos.insights.render import summary_text
-from nephos.insights.runtime import NarratorOptions, narrate, open_narrator
 from nephos.model import Health
+
+if TYPE_CHECKING:
+    from nephos.insights.runtime import NarratorOptions
 
 __all__ = [
     "AnonymizeOption",
@@ -83,6 +82,13 @@ def print_text(text: str) -> None:
 def narrator_options(
     narrator: str | None, no_cache: bool, anonymize: bool | None
 ) -> NarratorOptions:
+    """The insights options of a command, checked.
+
+    Raises:
+        UsageError: ``--narrator`` names no narrator.
+    """
+    from nephos.insights.runtime import NarratorOptions
+
     if narrator is not None and narrator not in ("template", "cortex", "openai"):
         raise UsageError(f"--narrator: {narrator!r} is not one of template, cortex, openai")
     return NarratorOptions(narrator=narrator, no_cache=no_cache, anonymize=anonymize)
@@ -91,6 +97,11 @@ def narrator_options(
 async def _summary(
     config_path: str | None, period: timedelta, quick: bool, options: NarratorOptions
 ) -> tuple[dict[str, Any], str, Health]:
+    from nephos.insights.facts import facts_dict
+    from nephos.insights.gather import open_sources, summary_facts
+    from nephos.insights.render import summary_text
+    from nephos.insights.runtime import narrate, open_narrator
+
     cfg = load_cli_config(config_path)
     clock = SystemClock()
     now = datetime.now(UTC)

@@ -13,7 +13,7 @@ import asyncio
 import json
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,11 +27,9 @@ from nephos.cli.summary_cmd import (
     print_text,
 )
 from nephos.clock import SystemClock
-from nephos.insights.charts import terminal_chart
-from nephos.insights.facts import facts_dict
-from nephos.insights.gather import open_sources, trend_facts
-from nephos.insights.render import trend_text
-from nephos.insights.runtime import NarratorOptions, narrate, open_narrator
+
+if TYPE_CHECKING:
+    from nephos.insights.runtime import NarratorOptions
 
 __all__ = ["METRIC_ALIASES", "register"]
 
@@ -52,6 +50,12 @@ async def _trend(
     window: timedelta,
     options: NarratorOptions,
 ) -> tuple[dict[str, Any], str]:
+    from nephos.insights.charts import terminal_chart
+    from nephos.insights.facts import facts_dict
+    from nephos.insights.gather import open_sources, trend_facts
+    from nephos.insights.render import trend_text
+    from nephos.insights.runtime import narrate, open_narrator
+
     cfg = load_cli_config(config_path)
     clock = SystemClock()
     async with open_sources(cfg, clock=clock) as src:

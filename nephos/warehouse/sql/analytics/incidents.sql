@@ -1,10 +1,17 @@
 -- Incidents in [since, until]: runs of at least min_failed_checks consecutive failed checks of
 -- one target (gaps and islands). ended_at is the first passing check after the run, NULL
--- while the run goes on; reason is the first failed check's error or reason.
+-- while the run goes on; reason is the first failed check's error or reason. Only targets
+-- with a failure in the period are ordered (most have none, and the window is the cost).
 -- @param since TIMESTAMP_NTZ = DATEADD('hour', -24, :now)
 -- @param until TIMESTAMP_NTZ = :now
 -- @param min_failed_checks INTEGER = 2
-WITH ordered AS (
+WITH failing AS (
+    SELECT DISTINCT target
+    FROM results
+    WHERE ts >= :since AND ts <= :until AND NOT success
+      AND NOT COALESCE(sentinel_offline, FALSE)
+),
+ordered AS (
     SELECT target, provider, ts, success, COALESCE(error, reason) AS why,
            LEAD(ts) OVER (PARTITION BY target ORDER BY ts) AS next_ts,
            SUM(IFF(success, 1, 0)) OVER (
@@ -13,6 +20,7 @@ WITH ordered AS (
            ) AS run_id
     FROM results
     WHERE ts >= :since AND ts <= :until AND NOT COALESCE(sentinel_offline, FALSE)
+      AND target IN (SELECT target FROM failing)
 ),
 runs AS (
     SELECT target,
