@@ -386,3 +386,8 @@ def test_sentinel_runs_one_round_into_the_stacks_tables(
     assert answer == {"health": "unhealthy"}
     latest = runtime.run(runtime.store().latest_results())
     assert [(r.target, r.success) for r in latest] == [("closed-port", False)]
+
+
+def test_a_connection_whose_query_does_not_parse_gets_everything() -> None:
+    assert Connection("c", ENDPOINT, "since=x&kinds=nonsense").filter.everything
+    assert not Connection("c", ENDPOINT, "kinds=alert").filter.everything

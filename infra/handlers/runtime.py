@@ -1,6 +1,10 @@
 """What the handlers share inside one warm Lambda container: an event loop, the hot store,
 boto3 clients and the stream token (read from SSM, cached for a few minutes).
 
+The cache is module state on purpose: Lambda keeps a module loaded between invocations of a
+warm container, and reopening the store and clients on every call would cost a round trip
+per table. :func:`reset` empties it (tests start each case cold).
+
 Configuration comes from the environment that ``infra/template.yaml`` sets:
 ``NEPHOS_TABLE_PREFIX``, ``NEPHOS_CONNECTIONS_TABLE``, ``NEPHOS_TOKEN_PARAMETER``,
 ``NEPHOS_RETENTION_DAYS``.

@@ -20,7 +20,7 @@ from nephos import __version__
 from nephos.clock import Clock
 from nephos.model import AlertState, Event
 from nephos.store.base import HotStore
-from nephos.stream.protocol import Hello, Snapshot, encode, event_frame
+from nephos.stream.protocol import Hello, ProtocolError, Snapshot, encode, event_frame
 from nephos.stream.subscription import Filter, parse_query
 
 __all__ = [
@@ -57,7 +57,7 @@ class Connection:
         """The events this connection receives (everything when its query does not parse)."""
         try:
             return parse_query(self.query)[1]
-        except ValueError:
+        except ProtocolError:
             return Filter()
 
 
@@ -163,7 +163,7 @@ async def greeting(store: HotStore, query: str, clock: Clock) -> list[str]:
     (filtered as the query asks)."""
     try:
         since, wanted = parse_query(query)
-    except ValueError:
+    except ProtocolError:
         since, wanted = None, Filter()
     latest = await store.latest_seq()
     frames = [encode(Hello(seq=latest, server=SERVER_NAME))]
