@@ -55,7 +55,7 @@ class StreamsClient:
     def __init__(self, real: Any) -> None:
         self.real = real
         self.stale_once = False  # the next NextShardIterator handed out is stale
-        self.expire_once = False  # the next get_records raises ExpiredIteratorException
+        self.fail_once: str | None = None  # the next get_records raises this error code
         self.parent_records: list[dict[str, Any]] | None = None  # a closed parent shard's
         self.calls: list[str] = []
 
@@ -89,9 +89,9 @@ class StreamsClient:
     def get_records(self, **kw: Any) -> Any:
         if kw["ShardIterator"] == "parent-iterator":
             return {"Records": self.parent_records or []}  # closed: no NextShardIterator
-        if self.expire_once:
-            self.expire_once = False
-            error = {"Error": {"Code": "ExpiredIteratorException", "Message": "expired"}}
+        if self.fail_once:
+            error = {"Error": {"Code": self.fail_once, "Message": "injected"}}
+            self.fail_once = None
             raise ClientError(error, "GetRecords")  # type: ignore[arg-type]
         answer = self.real.get_records(**kw)
         if self.stale_once and answer.get("Records"):
@@ -174,10 +174,48 @@ async def test_an_expired_iterator_is_renewed_after_the_last_sequence_number_rea
     tail = tailer(store, client=client, start="TRIM_HORIZON")
     first = await store.put_results([result("a")])
     assert [e.seq for e in await tail.poll()] == first
-    client.expire_once = True
+    client.fail_once = "ExpiredIteratorException"
     second = await store.put_results([result("b")])
     assert [e.seq for e in await tail.poll()] == second
     assert client.calls[-1].endswith("AFTER_SEQUENCE_NUMBER")
+
+
+async def test_a_trimmed_shard_is_read_again_from_its_oldest_record(
+    store: DynamoHotStore,
+) -> None:
+    client = streams_client(store)
+    tail = tailer(store, client=client, start="TRIM_HORIZON")
+    first = await store.put_results([result("a")])
+    assert [e.seq for e in await tail.poll()] == first
+    client.fail_once = "TrimmedDataAccessException"
+    second = await store.put_results([result("b")])
+    assert [e.seq for e in await tail.poll()] == [*first, *second]  # all that is left
+    assert client.calls[-1].endswith("TRIM_HORIZON")
+
+
+async def test_a_throttled_shard_waits_for_the_next_round_and_loses_nothing(
+    store: DynamoHotStore,
+) -> None:
+    client = streams_client(store)
+    tail = tailer(store, client=client, start="TRIM_HORIZON")
+    written = await store.put_results([result("a")])
+    client.fail_once = "LimitExceededException"
+    assert await tail.poll() == []
+    assert [e.seq for e in await tail.poll()] == written
+
+
+async def test_positions_saved_for_another_stream_are_dropped(
+    store: DynamoHotStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "positions.json"
+    old = ShardPositions(path)
+    old.adopt("arn:aws:dynamodb:us-east-1:123456789012:table/gone/stream/x")
+    old.sequences["shardId-gone"] = "42"
+    old.save()
+    written = await store.put_results([result("a")])
+    tail = tailer(store, positions=ShardPositions(path), start="TRIM_HORIZON")
+    assert [e.seq for e in await tail.poll()] == written
+    assert "shardId-gone" not in json.loads(path.read_text())["sequences"]
 
 
 async def test_a_closed_parent_shard_is_read_to_its_end_before_its_child(
