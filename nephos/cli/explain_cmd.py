@@ -35,7 +35,8 @@ async def _explain(
     config_path: str | None, alert_id: str, options: NarratorOptions
 ) -> tuple[dict[str, Any], str]:
     from nephos.insights.facts import facts_dict
-    from nephos.insights.gather import alert_facts, open_sources
+    from nephos.insights.gather import open_sources
+    from nephos.insights.gather_alert import alert_facts
     from nephos.insights.render import explanation_text
     from nephos.insights.runtime import narrate, open_narrator
 

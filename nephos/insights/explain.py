@@ -14,7 +14,8 @@ from nephos.clock import Clock, SystemClock
 from nephos.config.types import Config
 from nephos.errors import NephosError
 from nephos.insights.facts import AlertFacts
-from nephos.insights.gather import alert_fact, alert_facts, open_sources
+from nephos.insights.gather import alert_fact, open_sources
+from nephos.insights.gather_alert import alert_facts
 from nephos.insights.narrators.template import TemplateNarrator
 from nephos.insights.render import explanation_text
 from nephos.insights.runtime import narrate, open_narrator

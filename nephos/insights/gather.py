@@ -1,5 +1,5 @@
 """Building the facts objects: the hot store for what is happening now, the warehouse (through
-``history.py``) for what happened over the period.
+``history.py``) for what happened over the period. An alert's facts: ``gather_alert.py``.
 
 :func:`open_sources` opens what the config names and notes, in words, whatever is missing (no
 hot store yet, no warehouse file, a warehouse that cannot be reached), so that the commands
@@ -9,8 +9,6 @@ degrade to what they can say instead of failing.
 from __future__ import annotations
 
 import contextlib
-import itertools
-import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -20,10 +18,9 @@ from typing import Any
 from nephos.analytics.health import HealthReport, health_scores
 from nephos.clock import Clock
 from nephos.config.types import Config
-from nephos.errors import NephosError, UsageError
+from nephos.errors import NephosError
 from nephos.insights.facts import (
     AlertFact,
-    AlertFacts,
     AnomalyFact,
     ForecastFact,
     ProviderHealth,
@@ -41,14 +38,13 @@ from nephos.warehouse.base import Warehouse
 __all__ = [
     "Sources",
     "alert_fact",
-    "alert_facts",
     "open_sources",
     "report_facts",
+    "runbooks_of",
     "summary_facts",
     "trend_facts",
 ]
 
-_log = logging.getLogger(__name__)
 _OPEN = [AlertState.FIRING, AlertState.ACKNOWLEDGED]
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
@@ -133,7 +129,8 @@ def _exists(path: str) -> bool:
     return Path(path).expanduser().exists()
 
 
-def _runbooks(config: Config) -> dict[str, str]:
+def runbooks_of(config: Config) -> dict[str, str]:
+    """Each configured target's runbook, by target name."""
     return {t.name: t.runbook for t in config.targets if t.runbook}
 
 
@@ -265,7 +262,7 @@ async def summary_facts(
         StoreError, WarehouseError: a source failed while being read.
     """
     window = Period(now - period, now)
-    runbooks = _runbooks(src.config)
+    runbooks = runbooks_of(src.config)
     store = src.store
     if results is None:
         results = await store.latest_results() if store else []
@@ -333,73 +330,6 @@ def _as_of(alert: Alert, now: datetime) -> Alert:
     acked = alert.acknowledged_at is not None and alert.acknowledged_at <= now
     state = AlertState.ACKNOWLEDGED if acked else AlertState.FIRING
     return replace(alert, state=state, resolved_at=None)
-
-
-async def alert_facts(src: Sources, alert_id: str, *, now: datetime) -> AlertFacts:
-    """The facts of ``nephos explain-alert ID``.
-
-    Raises:
-        UsageError: no alert has this id (exit 3).
-        StoreError: the hot store could not be read.
-    """
-    alert = await src.store.get_alert(alert_id) if src.store else None
-    if alert is None:
-        raise UsageError(f"no alert with id {alert_id!r} (`nephos alerts list` shows the ids)")
-    assert src.store is not None
-    runbooks = _runbooks(src.config)
-    fact = alert_fact(alert, now, runbooks)
-    target = next((t for t in src.config.targets if t.name == alert.target), None)
-    recent = await src.store.results(alert.target, limit=20)
-    consecutive = 0
-    for r in recent:
-        if r.success:
-            break
-        consecutive += 1
-    newest = recent[0] if recent else None
-    latencies = sorted(r.latency_ms for r in recent)
-    instances = await src.store.instances()
-    names = {alert.target} | ({target.instance} if target and target.instance else set())
-    instance = next((i for i in instances if i.id in names or i.name in names), None)
-    others = await src.store.alerts(states=_OPEN, limit=200)
-    related = [
-        alert_fact(a, now, runbooks) for a in others
-        if a.id != alert.id and (a.target == alert.target or a.provider == alert.provider)
-    ][:5]  # fmt: skip
-    changes: list[StateChange] = []
-    ordered = list(reversed(recent))
-    for before, after in itertools.pairwise(ordered):
-        if before.health is not after.health:
-            changes.append(
-                StateChange(
-                    after.target,
-                    after.ts,
-                    before.health.value,
-                    after.health.value,
-                    after.error or after.reason,
-                )
-            )
-    return AlertFacts(
-        as_of=now,
-        alert=fact,
-        target_kind=target.kind.value if target else _kind_of(newest),
-        target_address=target.address if target else None,
-        recent_checks=len(recent),
-        recent_failures=sum(1 for r in recent if not r.success),
-        consecutive_failures=consecutive,
-        last_status_code=newest.status_code if newest else None,
-        last_error=newest.error if newest else None,
-        last_reason=(newest.reason or None) if newest else None,
-        latency_p50_ms=round(latencies[len(latencies) // 2], 1) if latencies else None,
-        latency_last_ms=round(newest.latency_ms, 1) if newest else None,
-        instance_state=instance.state.value if instance else None,
-        related=tuple(related),
-        state_changes=tuple(changes[-5:]),
-        missing=tuple(src.missing),
-    )
-
-
-def _kind_of(result: CheckResult | None) -> str | None:
-    return result.kind.value if result is not None else None
 
 
 async def trend_facts(
