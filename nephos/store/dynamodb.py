@@ -35,13 +35,12 @@ from nephos.model import (
 from nephos.store.base import HotStore
 from nephos.store.dynamodb_client import (
     DynamoOptions,
-    error_code,
     make_client,
     map_dynamo_error,
 )
 from nephos.store.dynamodb_feed import ChangeFeed
 from nephos.store.dynamodb_reads import TableReader
-from nephos.store.dynamodb_tables import ROLES, create_tables
+from nephos.store.dynamodb_tables import check_tables, create_tables
 from nephos.store.dynamodb_writes import FeedWriter
 from nephos.store.sqlite_schema import dumps, encode_metrics, encode_results, to_us
 
@@ -108,17 +107,7 @@ class DynamoHotStore(HotStore):
             self._client = make_client("dynamodb", self.options)
         if self.options.create_tables:
             create_tables(self._client, self.options)
-        for role in ROLES:
-            name = self.options.table(role)
-            try:
-                self._client.describe_table(TableName=name)
-            except Exception as exc:
-                if error_code(exc) == "ResourceNotFoundException":
-                    raise StoreError(
-                        f"{self.options.where}: table {name} does not exist (deploy the stack, "
-                        "or set storage.hot.create_tables: true)"
-                    ) from exc
-                raise
+        check_tables(self._client, self.options)
         self._feed = ChangeFeed(self._client, self.options)
         self._reader = TableReader(self._client, self.options)
         self._writer = FeedWriter(

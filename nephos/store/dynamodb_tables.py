@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from nephos.errors import StoreError
 from nephos.store.dynamodb_client import DynamoOptions, error_code, map_dynamo_error
 
 __all__ = [
     "ROLES",
     "TTL_ATTRIBUTE",
     "alert_item",
+    "check_tables",
     "create_tables",
     "instance_item",
     "latest_item",
@@ -95,6 +97,26 @@ def create_tables(client: Any, options: DynamoOptions) -> None:
                 )
         except (BotoCoreError, ClientError) as exc:
             raise map_dynamo_error(exc, options.where, f"create table {name}") from exc
+
+
+def check_tables(client: Any, options: DynamoOptions) -> None:
+    """Check that every table exists.
+
+    Raises:
+        StoreError: a table is missing (the message says how to create it).
+        botocore.exceptions.ClientError: any other failure (mapped by the caller).
+    """
+    for role in ROLES:
+        name = options.table(role)
+        try:
+            client.describe_table(TableName=name)
+        except Exception as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                raise StoreError(
+                    f"{options.where}: table {name} does not exist (deploy the stack, "
+                    "or set storage.hot.create_tables: true)"
+                ) from exc
+            raise
 
 
 def sort_key(ts_us: int, seq: int) -> str:
