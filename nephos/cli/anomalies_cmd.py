@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.errors import ConfigError, UsageError, WarehouseError
 
@@ -31,13 +32,6 @@ anomalies_app = typer.Typer(
     help="Detect anomalies in the warehouse; score any timestamp,value CSV.",
     invoke_without_command=True,
 )
-
-ConfigOption = Annotated[
-    str | None,
-    typer.Option(
-        "--config", "-c", envvar="NEPHOS_CONFIG", help="The config file.", show_default=False
-    ),
-]
 
 
 def _duration(flag: str, text: str) -> timedelta:
@@ -115,11 +109,10 @@ def anomalies(
     if ctx.invoked_subcommand is not None:
         return
     from nephos.analytics.anomaly_batch import detect_batch
-    from nephos.config import load_config
     from nephos.warehouse import open_warehouse
 
     window = _duration("--since", since)
-    cfg = load_config(config)
+    cfg = load_cli_config(config)
     clock = SystemClock()
     wh = cfg.storage.warehouse
     if wh.backend == "duckdb" and not Path(wh.path).expanduser().exists():

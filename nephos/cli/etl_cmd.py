@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nephos.cli.sentinel_cmd import ConfigOption, configure_logging, load_cli_config
+from nephos.cli.config_cmd import ConfigOption, load_cli_config
+from nephos.cli.sentinel_cmd import configure_logging
 from nephos.clock import Clock, SystemClock
 from nephos.config.types import Config
 from nephos.errors import BackendError, WarehouseError

@@ -27,7 +27,7 @@ from nephos.analytics.forecast_alert import (
     format_level,
     metric_label,
 )
-from nephos.cli.sentinel_cmd import ConfigOption, load_cli_config
+from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.cli.status_cmd import require_store
 from nephos.clock import SystemClock
 from nephos.config.types import Config

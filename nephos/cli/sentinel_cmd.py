@@ -37,9 +37,7 @@ from nephos.sentinel.output import (
 if TYPE_CHECKING:
     from nephos.sentinel.runner import Sentinel
 
-# ConfigOption and load_cli_config are re-exported for the command modules that still import
-# them from here; they live in config_cmd.
-__all__ = ["ConfigOption", "LiveOutput", "load_cli_config", "register", "run_sentinel"]
+__all__ = ["LiveOutput", "configure_logging", "register", "run_sentinel"]
 
 
 class LiveOutput:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nephos.cli.sentinel_cmd import ConfigOption, load_cli_config
+from nephos.cli.config_cmd import ConfigOption, load_cli_config
 
 if TYPE_CHECKING:
     from nephos.model import Alert
