@@ -30,7 +30,8 @@ from nephos.insights.facts import (
     TrendFact,
     TrendFacts,
 )
-from nephos.insights.history import History, Period
+from nephos.insights.history import History
+from nephos.insights.series import Period
 from nephos.model import Alert, AlertSource, AlertState, CheckKind, CheckResult, Health
 from nephos.store.base import HotStore
 from nephos.warehouse.base import Warehouse

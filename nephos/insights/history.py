@@ -9,123 +9,30 @@ store only for what its retention keeps (the caller says so in the facts' ``miss
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 import numpy as np
 
 from nephos.insights.facts import Incident, StateChange, TargetAvailability, TrendFact
+from nephos.insights.series import (
+    Period,
+    aware_utc,
+    failure_runs,
+    fit_trend,
+    naive_utc,
+    percentile,
+    trend_fact,
+)
 from nephos.model import CheckResult, MetricPoint
 from nephos.store.base import HotStore
 from nephos.warehouse.base import Warehouse
 
-__all__ = ["STORE_LIMIT", "History", "Period", "fit_trend"]
+__all__ = ["STORE_LIMIT", "History", "Period"]
 
 STORE_LIMIT = 200_000
 """Most rows read from the hot store for one figure when there is no warehouse."""
 LATENCY = "latency_ms"
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """A half-open window of time, UTC."""
-
-    since: datetime
-    until: datetime
-
-    @property
-    def hours(self) -> float:
-        """Its length in hours."""
-        return (self.until - self.since).total_seconds() / 3600.0
-
-    def binds(self) -> dict[str, datetime]:
-        """``since`` and ``until`` as the warehouse keeps times (naive UTC)."""
-        return {"since": _naive(self.since), "until": _naive(self.until)}
-
-
-def _naive(when: datetime) -> datetime:
-    return when.astimezone(UTC).replace(tzinfo=None)
-
-
-def _aware(when: Any) -> datetime:
-    assert isinstance(when, datetime)
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def _pct(values: Sequence[float], q: float) -> float | None:
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else None
-
-
-def fit_trend(
-    resource: str,
-    metric: str,
-    unit: str,
-    points: Sequence[tuple[datetime, float]],
-    previous: Sequence[float],
-    period: Period,
-) -> TrendFact | None:
-    """The least-squares trend of one series in ``period`` (None with fewer than 3 points).
-
-    Args:
-        resource: the instance or target.
-        metric: the metric's name.
-        unit: its unit.
-        points: ``(ts, value)`` in the period.
-        previous: the values of the period before, for the change.
-        period: the window.
-    """
-    if len(points) < 3:
-        return None
-    hours = np.array([(ts - period.since).total_seconds() / 3600.0 for ts, _ in points])
-    values = np.array([v for _, v in points], dtype=np.float64)
-    if float(np.ptp(hours)) == 0.0:
-        return None
-    slope, intercept = np.polyfit(hours, values, 1)
-    total = float(np.sum((values - values.mean()) ** 2))
-    residual = float(np.sum((values - (slope * hours + intercept)) ** 2))
-    r2 = 1.0 - residual / total if total > 0 else 0.0
-    ordered = sorted(points)
-    return _trend(
-        resource, metric, unit, len(points), float(slope), r2, float(values.mean()),
-        ordered[-1][1], float(values.min()), float(values.max()),
-        float(np.mean(previous)) if previous else None, period,
-    )  # fmt: skip
-
-
-def _trend(
-    resource: str,
-    metric: str,
-    unit: str,
-    points: int,
-    slope: float,
-    r2: float | None,
-    mean: float,
-    last: float,
-    low: float,
-    high: float,
-    previous_mean: float | None,
-    period: Period,
-) -> TrendFact:
-    change = None
-    if previous_mean is not None and abs(previous_mean) > 1e-9:
-        change = round(100.0 * (mean - previous_mean) / abs(previous_mean), 1)
-    return TrendFact(
-        resource=resource,
-        metric=metric,
-        unit=unit,
-        window_hours=round(period.hours, 2),
-        points=points,
-        slope_per_hour=round(slope, 4),
-        r2=round(max(0.0, r2 or 0.0), 3),
-        mean=round(mean, 3),
-        last=round(last, 3),
-        minimum=round(low, 3),
-        maximum=round(high, 3),
-        previous_mean=None if previous_mean is None else round(previous_mean, 3),
-        change_pct=change,
-    )
 
 
 class History:
@@ -182,8 +89,8 @@ class History:
                     checks=len(rows_),
                     failures=len(rows_) - ok,
                     availability_pct=round(100.0 * ok / len(rows_), 3),
-                    p50_ms=_pct(latencies, 50),
-                    p95_ms=_pct(latencies, 95),
+                    p50_ms=percentile(latencies, 50),
+                    p95_ms=percentile(latencies, 95),
                     last_health=rows_[-1].health.value,
                 )
             )
@@ -200,13 +107,13 @@ class History:
                 "incidents", {**period.binds(), "min_failed_checks": min_failed}
             )
             runs = [
-                (str(r["target"]), str(r["provider"] or "other"), _aware(r["started_at"]),
-                 None if r["ended_at"] is None else _aware(r["ended_at"]),
+                (str(r["target"]), str(r["provider"] or "other"), aware_utc(r["started_at"]),
+                 None if r["ended_at"] is None else aware_utc(r["ended_at"]),
                  int(r["failed_checks"]), str(r["reason"] or ""))
                 for r in rows
             ]  # fmt: skip
         else:
-            runs = _runs(await self._results(period), min_failed)
+            runs = failure_runs(await self._results(period), min_failed)
         return [
             Incident(
                 target=t,
@@ -233,7 +140,7 @@ class History:
                 "state_changes", {**period.binds(), "max_rows": limit}
             )
             changes = [
-                StateChange(str(r["target"]), _aware(r["ts"]), str(r["previous_health"]),
+                StateChange(str(r["target"]), aware_utc(r["ts"]), str(r["previous_health"]),
                             str(r["health"]), str(r["why"] or ""))
                 for r in rows
             ]  # fmt: skip
@@ -266,12 +173,13 @@ class History:
         """
         before = period.since - (period.until - period.since)
         if self.warehouse is not None:
-            binds = {**period.binds(), "previous_since": _naive(before), "metric": metric,
+            binds = {**period.binds(), "previous_since": naive_utc(before), "metric": metric,
                      "resource": resource, "min_points": 3}  # fmt: skip
             rows = await self.warehouse.query("metric_trends", binds)
             return [
-                _trend(str(r["resource"]), str(r["metric"]), str(r["unit"] or ""), int(r["points"]),
-                       float(r["slope_per_hour"] or 0.0), r["r2"], float(r["mean_value"]),
+                trend_fact(str(r["resource"]), str(r["metric"]), str(r["unit"] or ""),
+                       int(r["points"]), float(r["slope_per_hour"] or 0.0), r["r2"],
+                       float(r["mean_value"]),
                        float(r["last_value"]), float(r["min_value"]), float(r["max_value"]),
                        None if r["previous_mean"] is None else float(r["previous_mean"]), period)
                 for r in rows
@@ -372,7 +280,7 @@ class History:
             start = period.since + timedelta(seconds=seconds * i)
             rows_ = groups[i]
             avail.append((start, round(100.0 * sum(r.success for r in rows_) / len(rows_), 3)))
-            p95.append((start, _pct([r.latency_ms for r in rows_], 95) or 0.0))
+            p95.append((start, percentile([r.latency_ms for r in rows_], 95) or 0.0))
         return avail, p95
 
     async def fleet_latency(self, period: Period) -> dict[str, float | None]:
@@ -395,28 +303,6 @@ class History:
             "availability_pct": round(100.0 * sum(r.success for r in results) / len(results), 3)
             if results
             else None,
-            "p50_ms": _pct(latencies, 50),
-            "p95_ms": _pct(latencies, 95),
+            "p50_ms": percentile(latencies, 50),
+            "p95_ms": percentile(latencies, 95),
         }
-
-
-def _runs(
-    results: list[CheckResult], min_failed: int
-) -> list[tuple[str, str, datetime, datetime | None, int, str]]:
-    out = []
-    by_target: dict[str, list[CheckResult]] = defaultdict(list)
-    for r in results:
-        if not r.sentinel_offline:
-            by_target[r.target].append(r)
-    for target, rows in by_target.items():
-        run: list[CheckResult] = []
-        for item in [*rows, None]:
-            if item is not None and not item.success:
-                run.append(item)
-                continue
-            if len(run) >= min_failed:
-                why = run[0].error or run[0].reason
-                end = None if item is None else item.ts
-                out.append((target, run[0].provider, run[0].ts, end, len(run), why))
-            run = []
-    return sorted(out, key=lambda x: (x[2], x[0]))

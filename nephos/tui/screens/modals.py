@@ -1,7 +1,7 @@
 """Modal screens: help generated from the binding table, and an alert's recorded facts.
 
-The facts modal stands in for ``explain`` until the insights issue brings a narrator; it
-shows only what the alert book recorded, as plain text.
+The facts modal shows only what the alert book recorded, as plain text; ``e`` opens the
+explanation modal (``explain.py``) instead, which narrates those facts.
 """
 
 from __future__ import annotations
