@@ -13,20 +13,13 @@ import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nephos.analytics.forecast import Forecast, Thresholds
-from nephos.analytics.forecast_alert import (
-    format_hours,
-    format_interval,
-    format_level,
-    metric_label,
-)
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.cli.status_cmd import require_store
 from nephos.clock import SystemClock
@@ -34,6 +27,10 @@ from nephos.config.types import Config
 from nephos.config.values import format_duration, parse_duration
 from nephos.errors import ConfigError, UsageError
 from nephos.model import to_dict
+
+if TYPE_CHECKING:
+    # The forecast modules load numpy: imported when `nephos predict` runs, not at --help.
+    from nephos.analytics.forecast import Forecast
 
 __all__ = ["Source", "register", "render", "to_json"]
 
@@ -66,6 +63,7 @@ def _warehouse_available(config: Config) -> bool:
 async def _from_warehouse(
     config: Config, *, now: datetime, horizon: timedelta, window: timedelta
 ) -> list[Forecast]:
+    from nephos.analytics.forecast import Thresholds
     from nephos.analytics.forecast_batch import predict_batch
     from nephos.warehouse import open_warehouse
 
@@ -86,6 +84,7 @@ async def _from_warehouse(
 async def _from_store(
     config: Config, *, now: datetime, horizon: timedelta, window: timedelta
 ) -> list[Forecast]:
+    from nephos.analytics.forecast import Thresholds
     from nephos.analytics.forecast_batch import predict_from_store
     from nephos.store import open_hot_store
 
@@ -117,6 +116,13 @@ def to_json(
 
 def render(forecasts: list[Forecast], console: Console, *, horizon: timedelta) -> None:
     """Print ``forecasts`` as a table, soonest first, or say that there are none."""
+    from nephos.analytics.forecast_alert import (
+        format_hours,
+        format_interval,
+        format_level,
+        metric_label,
+    )
+
     if not forecasts:
         console.print(
             "no capacity metric is on course to cross its threshold within "

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
-from nephos.deploy.snowflake_setup import (
-    SCHEDULES,
-    InitScript,
-    SetupOptions,
-    apply_script,
-    build_script,
-)
-from nephos.warehouse.snowflake import SnowflakeWarehouse
-from nephos.warehouse.snowflake_conn import resolve_connection
-from nephos.warehouse.sql_loader import SqlLibrary
+
+if TYPE_CHECKING:
+    from nephos.deploy.snowflake_setup import InitScript
 
 __all__ = ["register"]
 
@@ -33,6 +26,9 @@ def _options(config: str | None, connection: str | None) -> dict[str, Any]:
 
 
 async def _apply(settings: dict[str, Any], script: InitScript) -> int:
+    from nephos.deploy.snowflake_setup import apply_script
+    from nephos.warehouse.snowflake import SnowflakeWarehouse
+
     warehouse = SnowflakeWarehouse(settings, create_schema=False)
     await warehouse.open()
     try:
@@ -69,6 +65,11 @@ def init(
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
 ) -> None:
     """Create the schema, and the procedures and tasks that run analytics in Snowflake."""
+    # Imported here so that `nephos --help` does not load the Snowflake setup.
+    from nephos.deploy.snowflake_setup import SCHEDULES, InitScript, SetupOptions, build_script
+    from nephos.warehouse.snowflake_conn import resolve_connection
+    from nephos.warehouse.sql_loader import SqlLibrary
+
     options = _options(config, connection)
     settings = resolve_connection(options, require_account=not dry_run)
     setup = SetupOptions.from_settings(
