@@ -9,6 +9,7 @@ spooled); after the run, the rows in SQLite are counted and must equal the point
 
     .venv/bin/python bench/ingest.py                      # 60 requests, 4 posters
     .venv/bin/python bench/ingest.py --requests 120 --posters 8 --gzip --ndjson
+    .venv/bin/python bench/ingest.py --watch                # a stream client gets every event
 
 Goal (issue 4): at least 50,000 points/s.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import gzip
 import json
 import multiprocessing as mp
@@ -62,13 +64,89 @@ def body(request: int, points: int, *, ndjson: bool, compress: bool) -> bytes:
     return gzip.compress(raw, compresslevel=1) if compress else raw
 
 
+class _RawWatcher(asyncio.Protocol):
+    """A minimal stream client: the handshake, then frame splitting and a look at each frame's
+    first bytes. A full client library costs tens of microseconds a frame, so at tens of
+    thousands of events a second it would be the one lagging, not the hub."""
+
+    def __init__(
+        self, url: str, expected: int, done: asyncio.Future[None], ready: asyncio.Event
+    ) -> None:
+        self.url, self.expected, self.done, self.ready = url, expected, done, ready
+        self.buffer = b""
+        self.open = False
+        self.seen = self.lags = self.top = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        key = base64.b64encode(os.urandom(16)).decode()
+        host = self.url.split("//", 1)[1].rstrip("/")
+        transport.write(
+            f"GET /?kinds=metric HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buffer + data
+        if not self.open:
+            head, sep, buf = buf.partition(b"\r\n\r\n")
+            if not sep:
+                self.buffer = head
+                return
+            assert head.startswith(b"HTTP/1.1 101"), head[:40]
+            self.open = True
+            self.ready.set()
+        pos = 0
+        while len(buf) - pos >= 2:
+            length, start = buf[pos + 1] & 0x7F, pos + 2
+            if length == 126:
+                length, start = int.from_bytes(buf[pos + 2 : pos + 4], "big"), pos + 4
+            elif length == 127:
+                length, start = int.from_bytes(buf[pos + 2 : pos + 10], "big"), pos + 10
+            if len(buf) < start + length or start > len(buf):
+                break
+            head = buf[start : start + 48]
+            if head.startswith(b'{"v":1,"type":"event"'):
+                self.seen += 1
+            elif head.startswith(b'{"v":1,"type":"lag"'):
+                self.lags += 1
+            if b'"seq":' in head:
+                self.top = max(self.top, int(head.split(b'"seq":', 1)[1].split(b",", 1)[0]))
+            pos = start + length
+        self.buffer = buf[pos:]
+        if self.top >= self.expected and not self.done.done():
+            self.done.set_result(None)
+
+
 def poster_process(
-    url: str, bodies: list[bytes], headers: dict[str, str], posters: int, out: mp.Queue
+    url: str,
+    bodies: list[bytes],
+    headers: dict[str, str],
+    posters: int,
+    out: mp.Queue,
+    watch_url: str | None = None,
+    expected: int = 0,
 ) -> None:
-    """Post every body once with `posters` concurrent connections; report to `out`."""
+    """Post every body once with `posters` concurrent connections; report to `out`. With
+    `watch_url`, a stream client subscribed to metric events counts them as they arrive."""
     import httpx
 
-    async def main() -> tuple[float, int, list[int], float]:
+    async def watch(ready: asyncio.Event) -> tuple[float, int, int]:
+        """Until the newest seq arrives: the time, events received, and lags (a client slower
+        than the feed is resynced with a snapshot instead of its backlog)."""
+        assert watch_url is not None
+        loop = asyncio.get_running_loop()
+        reader = _RawWatcher(watch_url, expected, loop.create_future(), ready)
+        port = int(watch_url.rsplit(":", 1)[1].strip("/"))
+        transport, _ = await loop.create_connection(lambda: reader, "127.0.0.1", port)
+        try:
+            await reader.done
+        finally:
+            transport.close()
+        return time.perf_counter(), reader.seen, reader.lags
+
+    async def main() -> tuple[float, int, list[int], float, tuple[float, int, int] | None]:
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         for b in bodies:
             queue.put_nowait(b)
@@ -89,11 +167,25 @@ def poster_process(
             # Warm the connections before the clock starts.
             await asyncio.gather(*(client.get(url.replace("/ingest", "/healthz"))
                                    for _ in range(posters)))  # fmt: skip
+            watcher = None
+            if watch_url is not None:
+                ready = asyncio.Event()
+                watcher = asyncio.create_task(watch(ready))
+                await ready.wait()
             start, cpu = time.perf_counter(), time.process_time()
             await asyncio.gather(*(one(client) for _ in range(posters)))
-            return time.perf_counter() - start, accepted, statuses, time.process_time() - cpu
+            elapsed = time.perf_counter() - start
+            streamed = None
+            if watcher is not None:
+                done, seen, lags = await asyncio.wait_for(watcher, 300)
+                streamed = (done - start, seen, lags)
+            return elapsed, accepted, statuses, time.process_time() - cpu, streamed
 
-    out.put(asyncio.run(main()))
+    try:
+        out.put(asyncio.run(main()))
+    except BaseException as exc:
+        out.put(exc)  # the parent re-raises it rather than waiting forever
+        raise
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -114,12 +206,18 @@ async def run(args: argparse.Namespace) -> None:
     async with serve_hub(store, config, clock=clock, writer=writer) as hub:
         assert hub.ingest is not None
         out: mp.Queue = ctx.Queue()
+        watch_url = hub.url if args.watch else None
+        expected = args.requests * args.points
         proc = ctx.Process(
-            target=poster_process, args=(hub.ingest.url, bodies, headers, args.posters, out)
+            target=poster_process,
+            args=(hub.ingest.url, bodies, headers, args.posters, out, watch_url, expected),
         )
         cpu = time.process_time()  # every thread of this process: HTTP, parsing, SQLite, feed
         proc.start()
-        elapsed, accepted, statuses, poster_cpu = await asyncio.to_thread(out.get)
+        report = await asyncio.to_thread(out.get)
+        if isinstance(report, BaseException):
+            raise SystemExit(f"the posters failed: {report!r}")
+        elapsed, accepted, statuses, poster_cpu, streamed = report
         server_cpu = time.process_time() - cpu
         await asyncio.to_thread(proc.join)
     await writer.close()
@@ -139,6 +237,10 @@ async def run(args: argparse.Namespace) -> None:
     print(f"hub process CPU: {server_cpu:.2f} s = {accepted / server_cpu:,.0f} points per CPU-s "
           f"({1000 * server_cpu / (accepted / 10_000):.0f} ms per 10,000 points); "
           f"posters' CPU: {poster_cpu:.2f} s")  # fmt: skip
+    if streamed is not None:
+        until, seen, lags = streamed
+        print(f"stream client: had the newest seq {until:.2f} s after the first post; "
+              f"{seen} events received, {lags} lags")  # fmt: skip
     print(f"load average during the run: {os.getloadavg()[0]:.2f} (1 min)")
     print(f"in SQLite: {rows} metric rows, {events} metric events (must equal accepted)")
     print(f"goal >= 50,000 points/s: {'met' if accepted / elapsed >= 50_000 else 'MISSED'}")
@@ -153,6 +255,9 @@ def main() -> None:
     parser.add_argument("--posters", type=int, default=4)
     parser.add_argument("--gzip", action="store_true", help="send gzipped bodies")
     parser.add_argument("--ndjson", action="store_true", help="send JSON lines, not an array")
+    parser.add_argument(
+        "--watch", action="store_true", help="a stream client receives every metric event"
+    )
     asyncio.run(run(parser.parse_args()))
 
 
