@@ -54,8 +54,9 @@ def _items(
 
 def notes_text(narration: Narration[Any]) -> list[str]:
     """The footer: who wrote it, which sections were replaced and why, tokens used."""
-    who = narration.narrator + (f" ({narration.model})" if narration.model else "")
-    lines = [f"written by the {who} narrator" + (", from the cache" if narration.cached else "")]
+    model = f" (model {narration.model})" if narration.model else ""
+    cached = ", from the cache" if narration.cached else ""
+    lines = [f"written by the {narration.narrator} narrator{model}{cached}"]
     if narration.usage is not None:
         u = narration.usage
         lines.append(

@@ -140,8 +140,8 @@ def _markdown(f: ReportFacts, n: Narration[SummaryDoc]) -> str:
 
 
 def _provenance(n: Narration[SummaryDoc]) -> str:
-    who = n.narrator + (f" ({n.model})" if n.model else "")
-    return f"written by the {who} narrator; every figure computed by nephos"
+    model = f" (model {n.model})" if n.model else ""
+    return f"written by the {n.narrator} narrator{model}; every figure computed by nephos"
 
 
 _CSS = (
