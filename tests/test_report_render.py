@@ -39,7 +39,7 @@ def report_facts() -> ReportFacts:
                 2,
                 "timed out",
             ),
-        ),  # fmt: skip
+        ),
         hourly_availability=tuple(
             (h, 100.0 - (8.0 if i > 22 else 0.0)) for i, h in enumerate(hours)
         ),
