@@ -275,3 +275,19 @@ def test_failures_name_the_cause_not_the_cancellations_it_caused() -> None:
     assert is_terminal("ROLLBACK_COMPLETE") and is_failed("ROLLBACK_COMPLETE")
     assert is_terminal("UPDATE_ROLLBACK_COMPLETE") and is_failed("UPDATE_ROLLBACK_COMPLETE")
     assert is_terminal("UPDATE_COMPLETE") and not is_failed("UPDATE_COMPLETE")
+
+
+def test_a_template_over_the_body_limit_goes_through_the_bucket(
+    aws: Any, moto_template: dict[str, Any]
+) -> None:
+    from nephos.deploy.aws_deploy import TEMPLATE_BODY_LIMIT
+
+    large = json.loads(json.dumps(moto_template))
+    large["Metadata"] = {"Padding": "x" * TEMPLATE_BODY_LIMIT}
+
+    result, shown = run(aws, large)
+
+    assert result.outcome == "deployed"
+    assert "uploading the template to s3://" in shown
+    keys = [o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert [k for k in keys if "/template-" in k]

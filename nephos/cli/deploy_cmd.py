@@ -189,8 +189,8 @@ def destroy_command(
     ] = False,
 ) -> None:
     """Delete the nephos stack from AWS, with progress."""
-    from nephos.deploy.aws_deploy import session_for
     from nephos.deploy.aws_destroy import destroy
+    from nephos.deploy.aws_stack import session_for
 
     console = Console(highlight=False)
     progress = RichProgress(console, assume_yes=yes)

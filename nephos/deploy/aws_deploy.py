@@ -33,12 +33,14 @@ from nephos.deploy.aws_stack import (
     Failure,
     Plan,
     StackEvent,
+    aws_message,
     change_set_name,
     describe_stack,
     failures,
     is_failed,
     is_terminal,
     plan_of,
+    session_for,
     wait_for_change_set,
 )
 from nephos.deploy.aws_template import (
@@ -53,12 +55,12 @@ __all__ = [
     "DeployRequest",
     "DeployResult",
     "Progress",
-    "aws_message",
     "deploy",
-    "session_for",
 ]
 
 _TTL_ATTRIBUTE = "expires_at"
+TEMPLATE_BODY_LIMIT = 51_200
+"""CloudFormation's limit on ``TemplateBody`` in bytes; larger templates go through S3."""
 
 
 def _retries() -> Any:
@@ -113,24 +115,6 @@ class DeployResult:
     saved_to: Path | None = None
 
 
-def session_for(region: str | None, profile: str | None) -> Any:
-    """A boto3 session for ``profile`` in ``region``.
-
-    Raises:
-        UsageError: the profile does not exist, or no region is configured.
-    """
-    import boto3
-    from botocore.exceptions import BotoCoreError
-
-    try:
-        session = boto3.session.Session(profile_name=profile, region_name=region)
-    except BotoCoreError as exc:
-        raise UsageError(f"AWS profile: {exc}") from exc
-    if not session.region_name:
-        raise UsageError("no AWS region: pass --region or set AWS_REGION")
-    return session
-
-
 def deploy(
     request: DeployRequest,
     progress: Progress,
@@ -179,7 +163,8 @@ def deploy(
             "CodeKey": artifact.key,
             "HubTokenParameter": token_parameter,
         }
-        plan = _create_change_set(cfn, name, template, parameters, progress, sleep)
+        source = _template_source(s3, bucket, region, name, template, progress)
+        plan = _create_change_set(cfn, name, source, parameters, progress, sleep)
         if plan is None:
             outputs = _finish(session, cfn, name, progress)
             saved = _save(session, name, region, outputs, token_parameter)
@@ -202,17 +187,6 @@ def deploy(
         raise BackendError(f"deploy of stack {name}: {aws_message(exc)}") from exc
 
 
-def aws_message(exc: Exception) -> str:
-    """One line for a boto3 failure: the AWS error code and message."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict) and response.get("Error"):
-        error = response["Error"]
-        return f"{error.get('Code', '?')}: {error.get('Message', '')}".strip()
-    # Other botocore errors can span lines (a stand-in's raw answer): keep the last one.
-    lines = str(exc).strip().splitlines() or [""]
-    return f"{type(exc).__name__}: {lines[-1][:300]}"
-
-
 def _ensure_token(ssm: Any, parameter: str, progress: Progress) -> None:
     """Create the stream token (a SecureString) unless it exists; the value is never shown."""
     from botocore.exceptions import ClientError
@@ -232,10 +206,25 @@ def _ensure_token(ssm: Any, parameter: str, progress: Progress) -> None:
     )
 
 
+def _template_source(
+    s3: Any, bucket: str, region: str, name: str, template: Mapping[str, Any], progress: Progress
+) -> dict[str, str]:
+    """``TemplateBody``, or ``TemplateURL`` for a template over CloudFormation's body limit."""
+    import hashlib
+
+    body = template_body(template)
+    if len(body.encode()) <= TEMPLATE_BODY_LIMIT:
+        return {"TemplateBody": body}
+    key = f"{name}/template-{hashlib.sha256(body.encode()).hexdigest()[:20]}.json"
+    progress.step(f"uploading the template to s3://{bucket}/{key}")
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+    return {"TemplateURL": f"https://{bucket}.s3.{region}.amazonaws.com/{key}"}
+
+
 def _create_change_set(
     cfn: Any,
     name: str,
-    template: Mapping[str, Any],
+    source: Mapping[str, str],
     parameters: Mapping[str, str],
     progress: Progress,
     sleep: Callable[[float], None],
@@ -256,7 +245,7 @@ def _create_change_set(
         StackName=name,
         ChangeSetName=change_set_name(datetime.now(UTC)),
         ChangeSetType=kind,
-        TemplateBody=template_body(template),
+        **source,
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
         Description="nephos deploy",

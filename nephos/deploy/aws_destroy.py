@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from nephos.deploy.aws_deploy import Progress, aws_message
+from nephos.deploy.aws_deploy import Progress
 from nephos.deploy.aws_outputs import forget_deploy
 from nephos.deploy.aws_package import artifact_bucket_name
 from nephos.deploy.aws_stack import (
     DeployError,
     EventReader,
+    aws_message,
     describe_stack,
     failures,
     is_terminal,

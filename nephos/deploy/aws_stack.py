@@ -1,8 +1,9 @@
 """CloudFormation stacks as nephos sees them: change sets, their plans, stack events, failures.
 
-Plain values and small functions over a boto3 CloudFormation client. Change sets are always
-named uniquely and referred to by their ARN (stand-ins look names up across stacks). The
-deploy and destroy flows that string these together live in ``aws_deploy.py``.
+Plain values and small functions over boto3: the session, one-line error messages, and the
+CloudFormation calls. Change sets are always named uniquely and referred to by their ARN
+(stand-ins look names up across stacks). The deploy and destroy flows that string these
+together live in ``aws_deploy.py`` and ``aws_destroy.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from nephos.errors import BackendError
+from nephos.errors import BackendError, UsageError
 
 __all__ = [
     "NO_CHANGES",
@@ -24,12 +25,14 @@ __all__ = [
     "Failure",
     "Plan",
     "StackEvent",
+    "aws_message",
     "change_set_name",
     "describe_stack",
     "failures",
     "is_failed",
     "is_terminal",
     "plan_of",
+    "session_for",
     "wait_for_change_set",
 ]
 
@@ -261,3 +264,32 @@ def _event(raw: dict[str, Any]) -> StackEvent:
         status=str(raw.get("ResourceStatus", "")),
         reason=str(raw.get("ResourceStatusReason") or ""),
     )
+
+
+def session_for(region: str | None, profile: str | None) -> Any:
+    """A boto3 session for ``profile`` in ``region``.
+
+    Raises:
+        UsageError: the profile does not exist, or no region is configured.
+    """
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        session = boto3.session.Session(profile_name=profile, region_name=region)
+    except BotoCoreError as exc:
+        raise UsageError(f"AWS profile: {exc}") from exc
+    if not session.region_name:
+        raise UsageError("no AWS region: pass --region or set AWS_REGION")
+    return session
+
+
+def aws_message(exc: Exception) -> str:
+    """One line for a boto3 failure: the AWS error code and message."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and response.get("Error"):
+        error = response["Error"]
+        return f"{error.get('Code', '?')}: {error.get('Message', '')}".strip()
+    # Other botocore errors can span lines (a stand-in's raw answer): keep the last one.
+    lines = str(exc).strip().splitlines() or [""]
+    return f"{type(exc).__name__}: {lines[-1][:300]}"
