@@ -55,7 +55,13 @@ def test_reference_config_is_valid_and_sets_every_section(tmp_path: pathlib.Path
     env = {"CA_DIR": str(tmp_path), "SLACK_WEBHOOK_URL": "https://hooks.slack.test/T/B/x"}
     config = load_config(str(REPO / "config" / "reference.yaml"), env=env)
     assert config.targets and config.notifiers and config.providers and config.insights
-    assert {n.type for n in config.notifiers.values()} == {"log", "webhook", "slack", "sns"}
+    assert {n.type for n in config.notifiers.values()} == {
+        "log",
+        "webhook",
+        "slack",
+        "sns",
+        "email",
+    }
     assert {t.kind for t in config.targets} == set(CheckKind) - {CheckKind.INSTANCE}
 
 
