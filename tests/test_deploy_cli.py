@@ -114,3 +114,21 @@ def test_watch_and_tail_stream_from_the_saved_deploy_only_when_nothing_else_is_s
     assert deployed_stream("ws://127.0.0.1:8765/", None) is None
     (tmp_path / "nephos.yaml").write_text("hub: {listen: 127.0.0.1:9999}\n")
     assert deployed_stream(None, None) is None  # a config file in reach wins
+
+
+def test_deploy_json_prints_the_result_and_sends_progress_to_stderr(
+    aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    code = nephos("deploy", "--region", "us-east-1", "--yes", "--json")
+
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert code == 0
+    assert result["outcome"] == "deployed" and result["stack_name"] == "nephos"
+    assert ":changeSet/nephos-deploy-" in result["change_set"]
+    assert {"action": "Add", "logical_id": "EventsTable", "type": "AWS::DynamoDB::Table",
+            "replacement": None} in result["changes"]  # fmt: skip
+    assert result["outputs"]["EventsTableName"] == "nephos-events"
+    assert "Plan for stack nephos" in captured.err

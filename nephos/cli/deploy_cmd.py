@@ -7,6 +7,7 @@ it reports with Rich (the plan table, stack events as they arrive, failures, out
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import replace
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from nephos.deploy.aws_deploy import DeployResult
     from nephos.deploy.aws_stack import Failure, Plan, StackEvent
 
-__all__ = ["RichProgress", "parse_parameters", "register"]
+__all__ = ["RichProgress", "parse_parameters", "register", "result_json"]
 
 StackOption = Annotated[
     str, typer.Option("--stack-name", help="The CloudFormation stack.", envvar="NEPHOS_STACK")
@@ -156,6 +157,10 @@ def deploy_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the plan, then delete the change set.")
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the result as JSON; progress goes to stderr."),
+    ] = False,
 ) -> None:
     """Deploy nephos to AWS: package, upload, plan, confirm, execute, save the outputs."""
     from nephos.deploy.aws_deploy import DeployRequest, deploy
@@ -170,9 +175,34 @@ def deploy_command(
     wheels = os.environ.get("NEPHOS_LAMBDA_WHEELS")
     if wheels is not None:  # "" when a layer provides them
         request = replace(request, wheels=tuple(w.strip() for w in wheels.split(",") if w.strip()))
-    console = Console(highlight=False)
+    console = Console(highlight=False, stderr=as_json)
     result = deploy(request, RichProgress(console, assume_yes=yes))
-    _print_result(console, result)
+    if as_json:
+        typer.echo(json.dumps(result_json(result), indent=2))
+    else:
+        _print_result(console, result)
+
+
+def result_json(result: DeployResult) -> dict[str, object]:
+    """A deploy's result as JSON: outcome, stack, region, plan, outputs, where they were saved."""
+    plan = result.plan
+    return {
+        "outcome": result.outcome,
+        "stack_name": result.stack_name,
+        "region": result.region,
+        "change_set": plan.change_set_arn if plan else None,
+        "changes": [
+            {
+                "action": c.action,
+                "logical_id": c.logical_id,
+                "type": c.resource_type,
+                "replacement": c.replacement,
+            }
+            for c in (plan.changes if plan else ())
+        ],
+        "outputs": dict(result.outputs),
+        "saved_to": str(result.saved_to) if result.saved_to else None,
+    }
 
 
 def destroy_command(
