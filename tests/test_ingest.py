@@ -86,6 +86,14 @@ async def test_a_json_array_is_accepted_with_202_and_stored(served: Served) -> N
     ]
 
 
+async def test_a_body_without_a_type_is_sniffed_as_array_or_lines(served: Served) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}  # curl -d's default
+    array = await post(served.url, json.dumps([point(0)]), **form)
+    lines = await post(served.url, as_lines([point(1), point(2)]))
+    assert (array.status_code, lines.status_code) == (202, 202)
+    assert [p.value for p in await stored(served.store)] == [0.0, 1.0, 2.0]
+
+
 async def test_json_lines_are_accepted(served: Served) -> None:
     body = as_lines([point(i) for i in range(3)])
     answer = await post(served.url, body, **{"Content-Type": "application/x-ndjson"})

@@ -97,7 +97,8 @@ def parse_points(
     """The metric points of a decoded body: a JSON array, or JSON lines (one object a line).
 
     ``content_type`` picks the format (``application/json`` or ``application/x-ndjson``);
-    when it is empty, a body starting with ``[`` is an array and anything else JSON lines.
+    when it is empty (or curl's default form type), a body starting with ``[`` is an array and
+    anything else JSON lines.
 
     Raises:
         IngestRefused: 415 for another content type; 400 when the body is not JSON, or a point
@@ -105,6 +106,8 @@ def parse_points(
             ``max_points`` points.
     """
     media = content_type.partition(";")[0].strip().lower()
+    if media == "application/x-www-form-urlencoded":
+        media = ""  # what curl -d sends when no type is given: no type was meant
     if media in _JSON_TYPES or (not media and body.lstrip()[:1] == b"["):
         items = _json_array(body)
     elif media in _LINES_TYPES or not media:
