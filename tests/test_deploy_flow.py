@@ -143,6 +143,8 @@ def test_a_second_deploy_says_no_changes_and_leaves_no_change_set(
     assert result.outcome == "no-changes"
     assert "code unchanged" in shown
     assert "no changes to deploy" in shown
+    assert "creating the artifact bucket" not in shown  # reused
+    assert "enabled TTL" not in shown  # enabled once: AWS refuses to enable it twice
     cfn = aws.client("cloudformation")
     leftover = cfn.list_change_sets(StackName="nephos-test")["Summaries"]
     assert [s for s in leftover if s["Status"] == "FAILED"] == []

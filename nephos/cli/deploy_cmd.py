@@ -77,9 +77,11 @@ class RichProgress:
         self.assume_yes = assume_yes
 
     def step(self, message: str) -> None:
+        """One dimmed bullet line."""
         self.console.print(f"[dim]•[/] {escape(message)}")
 
     def plan(self, plan: Plan) -> None:
+        """The plan as a table, then its counts."""
         table = Table(title=f"Plan for stack {escape(plan.stack_name)} ({plan.change_set_type})")
         for column in ("Action", "Logical id", "Type", "Replacement"):
             table.add_column(column)
@@ -97,6 +99,11 @@ class RichProgress:
         )
 
     def confirm(self, plan: Plan) -> bool:
+        """Yes with ``--yes``; else ask on the terminal.
+
+        Raises:
+            UsageError: there is no terminal to ask on.
+        """
         if self.assume_yes:
             return True
         if not sys.stdin.isatty():
@@ -104,6 +111,7 @@ class RichProgress:
         return typer.confirm("Deploy this change set?", default=False)
 
     def event(self, event: StackEvent) -> None:
+        """One event line: time, status (coloured), type, logical id, reason."""
         style = _status_style(event.status)
         reason = f"  {escape(event.reason)}" if event.reason else ""
         self.console.print(
@@ -112,6 +120,7 @@ class RichProgress:
         )
 
     def failed(self, status: str, failed: list[Failure]) -> None:
+        """The failed resources as a table, then the stack's status."""
         table = Table(title="Failed resources", title_style="bold red")
         for column in ("Logical id", "Type", "Status", "Reason"):
             table.add_column(column)
