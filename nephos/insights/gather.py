@@ -32,7 +32,15 @@ from nephos.insights.facts import (
 )
 from nephos.insights.history import History
 from nephos.insights.series import Period
-from nephos.model import Alert, AlertSource, AlertState, CheckKind, CheckResult, Health
+from nephos.model import (
+    Alert,
+    AlertSource,
+    AlertState,
+    CheckKind,
+    CheckResult,
+    Health,
+    parse_time,
+)
 from nephos.store.base import HotStore
 from nephos.warehouse.base import Warehouse
 
@@ -183,19 +191,27 @@ def _providers(report: HealthReport, firing: list[Alert]) -> tuple[ProviderHealt
     return tuple(out)
 
 
-def _forecast_from_alert(alert: Alert) -> ForecastFact | None:
+def _forecast_from_alert(alert: Alert, now: datetime) -> ForecastFact | None:
+    """The forecast an alert carries, its times counted from ``now`` rather than from when it
+    was made; None once its crossing time has passed (the alert still tells it)."""
     ev = alert.facts
     try:
         low, high = ev["interval_hours"]
+        hours = float(ev["hours_to_threshold"])
+        if "crosses_at" in ev:
+            elapsed = hours - (parse_time(str(ev["crosses_at"])) - now).total_seconds() / 3600.0
+            hours, low, high = hours - elapsed, float(low) - elapsed, float(high) - elapsed
+            if hours <= 0:
+                return None
         return ForecastFact(
             resource=str(ev.get("resource", alert.target)),
             metric=str(ev["metric"]),
             unit=str(ev.get("unit", "")),
             threshold=float(ev["threshold"]),
             current=float(ev["current"]),
-            hours_to_threshold=float(ev["hours_to_threshold"]),
-            earliest_hours=float(low),
-            latest_hours=float(high),
+            hours_to_threshold=round(hours, 1),
+            earliest_hours=round(max(0.0, float(low)), 1),
+            latest_hours=round(float(high), 1),
             r2=float(ev.get("r2", 0.0)),
             method=str(ev.get("method", "linear")),
             alert_id=alert.id,
@@ -225,15 +241,18 @@ def _anomaly_from_alert(alert: Alert) -> AnomalyFact | None:
         return None
 
 
-async def _warehouse_forecasts(src: Sources, now: datetime) -> list[ForecastFact]:
-    if src.warehouse is None:
-        return []
+async def _forecasts(src: Sources, now: datetime) -> list[ForecastFact]:
+    """Forecasts made now: over the warehouse, or over the hot store's recent points."""
     from nephos.analytics.forecast import Thresholds
-    from nephos.analytics.forecast_batch import predict_batch
+    from nephos.analytics.forecast_batch import predict_batch, predict_from_store
 
-    made = await predict_batch(
-        src.warehouse, now=now, thresholds=Thresholds.from_config(src.config)
-    )
+    thresholds = Thresholds.from_config(src.config)
+    if src.warehouse is not None:
+        made = await predict_batch(src.warehouse, now=now, thresholds=thresholds)
+    elif src.store is not None:
+        made = await predict_from_store(src.store, now=now, thresholds=thresholds)
+    else:
+        return []
     return [
         ForecastFact(f.resource, f.metric, f.unit, f.threshold, round(f.current, 3),
                      round(f.hours_to_threshold, 1), round(f.earliest_hours, 1),
@@ -280,16 +299,14 @@ async def summary_facts(
     ]  # fmt: skip
     forecasts = [
         x for a in open_then if a.source is AlertSource.FORECAST
-        for x in [_forecast_from_alert(a)] if x is not None
+        for x in [_forecast_from_alert(a, now)] if x is not None
     ]  # fmt: skip
     trends: list[TrendFact] = []
     changes: list[StateChange] = []
     total = 0
     if history and (src.store is not None or src.warehouse is not None):
         seen = {(f.resource, f.metric) for f in forecasts}
-        forecasts += [
-            f for f in await _warehouse_forecasts(src, now) if (f.resource, f.metric) not in seen
-        ]
+        forecasts += [f for f in await _forecasts(src, now) if (f.resource, f.metric) not in seen]
         trends = await src.history.trends(window)
         changes, total = await src.history.state_changes(window, limit=20)
     c = report.overall.counts
