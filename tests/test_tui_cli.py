@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from nephos.cli.main import main
-from nephos.cli.watch_cmd import hub_url
+from nephos.stream.hub import dial_url
 
 
 @pytest.mark.parametrize(
@@ -22,7 +22,7 @@ from nephos.cli.watch_cmd import hub_url
     ],
 )
 def test_the_hub_url_comes_from_the_listen_address(listen: str, url: str) -> None:
-    assert hub_url(listen) == url
+    assert dial_url(listen) == url
 
 
 def test_a_missing_recording_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from nephos.cli.common import duration_flag, warehouse_exists
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
-from nephos.errors import ConfigError, UsageError, WarehouseError
+from nephos.errors import UsageError, WarehouseError
 
 if TYPE_CHECKING:
     from nephos.analytics.anomaly_batch import Anomaly
@@ -32,18 +32,6 @@ anomalies_app = typer.Typer(
     help="Detect anomalies in the warehouse; score any timestamp,value CSV.",
     invoke_without_command=True,
 )
-
-
-def _duration(flag: str, text: str) -> timedelta:
-    from nephos.config.values import parse_duration
-
-    try:
-        value = parse_duration(text, allow_number=False)
-    except ConfigError as exc:
-        raise UsageError(f"{flag}: {exc.message}") from exc
-    if value <= timedelta(0):
-        raise UsageError(f"{flag}: must be longer than 0s")
-    return value
 
 
 def _rows(anomalies: list[Anomaly]) -> list[dict[str, Any]]:
@@ -111,13 +99,13 @@ def anomalies(
     from nephos.analytics.anomaly_batch import detect_batch
     from nephos.warehouse import open_warehouse
 
-    window = _duration("--since", since)
+    window = duration_flag("--since", since)
     cfg = load_cli_config(config)
     clock = SystemClock()
-    wh = cfg.storage.warehouse
-    if wh.backend == "duckdb" and not Path(wh.path).expanduser().exists():
+    if not warehouse_exists(cfg):
         # Opening would create an empty file; say where the history should come from instead.
-        raise WarehouseError(f"no warehouse at {wh.path} yet: `nephos etl run` fills it")
+        where = cfg.storage.warehouse.path
+        raise WarehouseError(f"no warehouse at {where} yet: `nephos etl run` fills it")
 
     async def main() -> list[Anomaly]:
         warehouse = open_warehouse(cfg.storage.warehouse, clock=clock)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from nephos.cli.common import MetricsPortOption, VerboseOption
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.cli.sentinel_cmd import configure_logging
 from nephos.clock import Clock, SystemClock
@@ -144,11 +145,8 @@ def register(app: typer.Typer) -> None:
             float,
             typer.Option("--max-batch-age", min=0.0, help="Seconds an event waits for a batch."),
         ] = 0.5,
-        metrics_port: Annotated[
-            int | None,
-            typer.Option("--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:N."),
-        ] = None,
-        verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+        metrics_port: MetricsPortOption = None,
+        verbose: VerboseOption = False,
     ) -> int:
         """Load the hot store's change feed into the warehouse until Ctrl-C (or once)."""
         configure_logging(verbose)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from nephos.cli.common import table_console
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.config.types import Config
@@ -216,11 +217,7 @@ def register(app: typer.Typer) -> None:
         if json_out:
             sys.stdout.write(json.dumps(inventory_document(result), indent=2) + "\n")
         else:
-            console = Console(highlight=False)
-            if not console.is_terminal:
-                # Pipes and files get whole rows rather than an 80-column wrap.
-                console = Console(highlight=False, width=160)
-            render(result, console)
+            render(result, table_console())
         if result.all_unavailable:
             reasons = "; ".join(s.reason or s.provider for s in result.statuses)
             if json_out:

@@ -12,7 +12,6 @@ import enum
 import json
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -20,12 +19,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from nephos.cli.common import duration_flag, table_console, warehouse_exists
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.cli.status_cmd import require_store
 from nephos.clock import SystemClock
 from nephos.config.types import Config
-from nephos.config.values import format_duration, parse_duration
-from nephos.errors import ConfigError, UsageError
+from nephos.config.values import format_duration
 from nephos.model import to_dict
 
 if TYPE_CHECKING:
@@ -41,23 +40,6 @@ class Source(enum.StrEnum):
     AUTO = "auto"
     WAREHOUSE = "warehouse"
     STORE = "store"
-
-
-def _duration(flag: str, text: str) -> timedelta:
-    try:
-        value = parse_duration(text, allow_number=False)
-    except ConfigError as exc:
-        raise UsageError(f"{flag}: {exc.message}") from exc
-    if value <= timedelta(0):
-        raise UsageError(f"{flag}: must be longer than 0s")
-    return value
-
-
-def _warehouse_available(config: Config) -> bool:
-    cfg = config.storage.warehouse
-    if cfg.backend == "duckdb":
-        return Path(cfg.path).expanduser().exists()
-    return True
 
 
 async def _from_warehouse(
@@ -171,12 +153,12 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> int:
         """Forecasts: which capacity metrics cross their threshold within the horizon, and when."""
-        ahead = _duration("--horizon", horizon)
-        history = _duration("--window", window)
+        ahead = duration_flag("--horizon", horizon)
+        history = duration_flag("--window", window)
         cfg = load_cli_config(config)
         now = datetime.now(UTC)
         use_warehouse = source is Source.WAREHOUSE or (
-            source is Source.AUTO and _warehouse_available(cfg)
+            source is Source.AUTO and warehouse_exists(cfg)
         )
         if not use_warehouse:
             require_store(cfg)
@@ -186,8 +168,5 @@ def register(app: typer.Typer) -> None:
             document = to_json(forecasts, now=now, horizon=ahead, window=history)
             sys.stdout.write(json.dumps(document, indent=2) + "\n")
         else:
-            console = Console(highlight=False)
-            if not console.is_terminal:
-                console = Console(highlight=False, width=160)
-            render(forecasts, console, horizon=ahead)
+            render(forecasts, table_console(), horizon=ahead)
         return 0

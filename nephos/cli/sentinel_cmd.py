@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from nephos.cli.common import MetricsPortOption, VerboseOption
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import Clock, SystemClock
 from nephos.config.types import Config
@@ -213,10 +214,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--once", help="One round of every target; exit 0, 1 or 2.")
         ] = False,
         json_lines: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
-        metrics_port: Annotated[
-            int | None,
-            typer.Option("--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:N."),
-        ] = None,
+        metrics_port: MetricsPortOption = None,
         no_serve: Annotated[
             bool,
             typer.Option(
@@ -224,7 +222,7 @@ def register(app: typer.Typer) -> None:
                 help="Do not serve the live-stream hub on hub.listen (127.0.0.1:8765).",
             ),
         ] = False,
-        verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+        verbose: VerboseOption = False,
     ) -> int:
         """Check every configured target on its schedule until Ctrl-C (or once, with --once)."""
         configure_logging(verbose)

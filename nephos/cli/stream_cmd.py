@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from nephos.cli.common import TokenOption, hub_address
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.errors import StoreError
@@ -29,16 +30,6 @@ if TYPE_CHECKING:
     from nephos.stream.client import StreamClient, StreamMessage
 
 __all__ = ["format_message", "register"]
-
-TokenOption = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar="NEPHOS_HUB_TOKEN",
-        help="The hub's token (default: hub.token from the config).",
-        show_default=False,
-    ),
-]
 
 _HEALTH_LOOK = {
     Health.HEALTHY: "● ok",
@@ -156,17 +147,12 @@ def tail_command(
     token: TokenOption = None,
 ) -> None:
     """Print the live event stream as lines; survives hub restarts."""
-    from nephos.deploy.aws_outputs import deployed_stream
     from nephos.stream.client import StreamClient
-    from nephos.stream.hub import dial_url
 
-    deployed = deployed_stream(url, config)  # what `nephos deploy` saved, if nothing else
-    if deployed is not None:
-        url, token = deployed.websocket_url, token or deployed.token
-    cfg = load_cli_config(config)
+    url, token = hub_address(url, token, config)
     client = StreamClient(
-        url or dial_url(cfg.hub.listen),
-        token=token or cfg.hub.token,
+        url,
+        token=token,
         since=since,
         kinds=kind or (),
         providers=provider or (),

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from nephos.cli.common import TokenOption, hub_address, hub_url_flag
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 
 if TYPE_CHECKING:
     from nephos.model import Alert
 
-__all__ = ["config_explainer", "hub_url", "register"]
+__all__ = ["config_explainer", "register"]
 
 
 def config_explainer(config_path: str | None) -> Callable[[Alert], Awaitable[str]]:
@@ -34,20 +35,6 @@ def config_explainer(config_path: str | None) -> Callable[[Alert], Awaitable[str
     return explain
 
 
-def hub_url(listen: str) -> str:
-    """The WebSocket URL a local client uses for a hub listening on ``listen``.
-
-    A hub on every address (``0.0.0.0``, ``::``) is reached on loopback.
-    """
-    host, _, port = listen.rpartition(":")
-    host = host.strip("[]")
-    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - mapping a bind-all address to loopback
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"ws://{host}:{port}/"
-
-
 def register(app: typer.Typer) -> None:
     """Add ``nephos watch`` to ``app``."""
 
@@ -58,15 +45,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--url", help="The hub, ws://host:port/ (default: the config's hub)."),
         ] = None,
-        token: Annotated[
-            str | None,
-            typer.Option(
-                "--token",
-                envvar="NEPHOS_HUB_TOKEN",
-                help="The hub's bearer token (default: the config's hub.token).",
-                show_default=False,
-            ),
-        ] = None,
+        token: TokenOption = None,
         replay: Annotated[
             Path | None,
             typer.Option(
@@ -86,6 +65,8 @@ def register(app: typer.Typer) -> None:
         """
         from nephos.tui.app import run_watch
 
+        if url is not None:
+            hub_url_flag("--url", url)  # before the screen is taken over
         if replay is not None:
             return run_watch(
                 url,
@@ -94,13 +75,5 @@ def register(app: typer.Typer) -> None:
                 speed=speed,
                 explainer=config_explainer(config),
             )
-        from nephos.deploy.aws_outputs import deployed_stream
-
-        deployed = deployed_stream(url, config)  # what `nephos deploy` saved, if nothing else
-        if deployed is not None:
-            url, token = deployed.websocket_url, token or deployed.token
-        if url is None or token is None:
-            hub = load_cli_config(config).hub
-            url = url or hub_url(hub.listen)
-            token = token or hub.token
+        url, token = hub_address(url, token, config)
         return run_watch(url, token=token, replay=None, explainer=config_explainer(config))

@@ -1,0 +1,149 @@
+"""What several commands share: flag parsers that turn bad values into one-line usage errors,
+the options that mean the same everywhere, and the console for tables.
+
+The ``--config/-c`` option lives with the config commands (``config_cmd``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlsplit
+
+import typer
+
+from nephos.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from nephos.config.types import Config
+
+__all__ = [
+    "MetricsPortOption",
+    "TokenOption",
+    "VerboseOption",
+    "duration_flag",
+    "hub_address",
+    "hub_url_flag",
+    "table_console",
+    "warehouse_exists",
+]
+
+MetricsPortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="Serve Prometheus metrics on 127.0.0.1:N.",
+        show_default=False,
+    ),
+]
+"""``--metrics-port``: a TCP port, checked by click (exit 3 with its usage block)."""
+
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="NEPHOS_HUB_TOKEN",
+        help="The hub's token (default: hub.token from the config).",
+        show_default=False,
+    ),
+]
+"""``--token``: the bearer token for a hub (``tail``, ``watch``)."""
+
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")]
+"""``--verbose/-v``: log at INFO instead of WARNING."""
+
+
+def duration_flag(flag: str, text: str) -> timedelta:
+    """``text`` read as a positive duration (``90s``, ``2m``, ``48h``, ``7d``).
+
+    Raises:
+        UsageError: ``text`` is not a duration, or is not longer than zero; the message names
+            ``flag``.
+    """
+    from nephos.config.values import parse_duration
+
+    try:
+        value = parse_duration(text, allow_number=False)
+    except ConfigError as exc:
+        raise UsageError(f"{flag}: {exc.message}") from exc
+    if value <= timedelta(0):
+        raise UsageError(f"{flag}: must be longer than 0s")
+    return value
+
+
+def hub_url_flag(flag: str, url: str) -> str:
+    """``url`` checked as a hub address: ``ws://`` or ``wss://``, a host and a valid port.
+
+    A client would otherwise retry a URL that can never work, or fail deep in the WebSocket
+    library.
+
+    Raises:
+        UsageError: ``url`` is not a WebSocket URL; the message names ``flag``.
+    """
+    hint = "(e.g. ws://127.0.0.1:8765/)"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {url!r} is not a WebSocket URL: {exc} {hint}") from exc
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise UsageError(f"{flag}: {url!r} is not a WebSocket URL {hint}")
+    if port == 0:
+        raise UsageError(f"{flag}: {url!r}: port 0 cannot be dialled {hint}")
+    return url
+
+
+def hub_address(url: str | None, token: str | None, config: str | None) -> tuple[str, str | None]:
+    """Where ``tail`` and ``watch`` connect, and with which token.
+
+    ``--url`` and ``--token`` first; else, when no config is named or found, what
+    ``nephos deploy`` saved; else the config's ``hub`` section.
+
+    Raises:
+        UsageError: ``url`` is not a WebSocket URL.
+        ConfigError: the config is invalid, or ``$NEPHOS_CONFIG`` names a missing file.
+    """
+    from nephos.cli.config_cmd import load_cli_config
+    from nephos.deploy.aws_outputs import deployed_stream
+    from nephos.stream.hub import dial_url
+
+    if url is not None:
+        hub_url_flag("--url", url)  # a URL that can never work is not retried
+    deployed = deployed_stream(url, config)
+    if deployed is not None:
+        url, token = deployed.websocket_url, token or deployed.token
+    if url is None or token is None:
+        hub = load_cli_config(config).hub
+        url = url or dial_url(hub.listen)
+        token = token or hub.token
+    return url, token
+
+
+def warehouse_exists(config: Config) -> bool:
+    """Whether the configured warehouse can hold data yet.
+
+    A DuckDB file that is not there would be created empty by opening it; other backends are
+    remote and assumed present.
+    """
+    warehouse = config.storage.warehouse
+    if warehouse.backend == "duckdb":
+        return Path(warehouse.path).expanduser().exists()
+    return True
+
+
+def table_console() -> Console:
+    """A console for tables: the terminal's width, or 160 columns for pipes and files.
+
+    Pipes and files get whole rows rather than an 80-column wrap.
+    """
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=160)
+    return console
