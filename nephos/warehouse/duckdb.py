@@ -78,8 +78,11 @@ class DuckDBWarehouse(Warehouse):
     def _open(self) -> None:
         import duckdb
 
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _error(self.path, "create its directory", exc) from exc
         try:
             conn = duckdb.connect(self.path)
         except duckdb.Error as exc:
