@@ -75,6 +75,13 @@ class _ReplayConnection(Connection):
                 waker.cancel()
 
     def _next_frame(self) -> str:
+        try:
+            return self._read_frame()
+        except (OSError, UnicodeDecodeError) as exc:
+            # Not a recording (binary, unreadable): retrying would read the same bytes.
+            raise StreamEnded(f"the recording cannot be read: {exc}") from exc
+
+    def _read_frame(self) -> str:
         for line in self._lines:
             line = line.strip()
             if not line:

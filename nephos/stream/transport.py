@@ -182,6 +182,8 @@ class WebSocketTransport(Transport):
             raise ConnectError(f"the hub at {_redact(url)} answered HTTP {status}") from exc
         except (OSError, TimeoutError, WebSocketException) as exc:
             raise ConnectError(f"cannot reach the hub at {_redact(url)}: {exc}") from exc
+        except ValueError as exc:  # urllib's port check: "Port out of range 0-65535"
+            raise ConnectError(f"{_redact(url)} is not a usable hub URL: {exc}") from exc
         return _WebSocketConnection(ws)
 
 
