@@ -23,7 +23,7 @@ def default_ingest_url(hub_config: HubConfig) -> str:
         ConfigError: the hub's addresses do not parse, or ingest is switched off.
     """
     from nephos.errors import ConfigError
-    from nephos.stream.hub import parse_listen
+    from nephos.stream.auth import parse_listen
     from nephos.stream.ingest_server import INGEST_PATH, ingest_listen
 
     listen = ingest_listen(hub_config)

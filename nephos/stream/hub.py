@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import weakref
@@ -22,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 from nephos import __version__
 from nephos.clock import Clock, SystemClock
 from nephos.config.types import HubConfig
-from nephos.errors import ConfigError, NephosError, StoreError
+from nephos.errors import NephosError, StoreError
 from nephos.model import AlertState
-from nephos.stream.auth import token_presented
+from nephos.stream.auth import check_listen, dial_url, is_loopback, parse_listen, token_presented
 from nephos.stream.metrics import HubCollector
 from nephos.stream.protocol import ProtocolError, Snapshot
 from nephos.stream.session import Batch, RequestError, Session, SharedSnapshot
@@ -45,58 +44,6 @@ log = logging.getLogger(__name__)
 
 STREAM_PATHS = ("/", "/stream")
 _FANOUT_SLICE = 200
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``host:port`` (``[::1]:8765`` for IPv6) as a host and a port.
-
-    Raises:
-        ConfigError: the address does not read as host:port.
-    """
-    host, sep, port_text = listen.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:
-        raise ConfigError(f"{listen!r} is not host:port (e.g. 127.0.0.1:8765)", path="hub.listen")
-    return host, int(port_text)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only listens on this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a name, or "" for every interface
-
-
-def check_listen(listen: str, token: str | None) -> tuple[str, int]:
-    """The host and port of ``listen``, refusing an address beyond loopback without a token.
-
-    Raises:
-        ConfigError: the address does not parse, or it is reachable from other machines and
-            there is no token.
-    """
-    host, port = parse_listen(listen)
-    if not token and not is_loopback(host):
-        raise ConfigError(
-            f"the hub listens on {listen}, beyond this machine, so it needs a token "
-            "(hub.token, e.g. ${NEPHOS_HUB_TOKEN})",
-            path="hub.token",
-        )
-    return host, port
-
-
-def dial_url(listen: str) -> str:
-    """The ``ws://`` URL that reaches a hub listening on ``listen`` from this machine.
-
-    Raises:
-        ConfigError: ``listen`` does not parse.
-    """
-    host, port = parse_listen(listen)
-    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - a wildcard is dialled on this machine
-        host = "127.0.0.1"
-    return f"ws://[{host}]:{port}/" if ":" in host else f"ws://{host}:{port}/"
 
 
 class Hub:

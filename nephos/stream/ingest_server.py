@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from nephos.errors import NephosError, StoreError, StreamError
 from nephos.store.spool_file import SpoolFull
-from nephos.stream.auth import token_presented
-from nephos.stream.hub import check_listen, parse_listen
+from nephos.stream.auth import check_listen, parse_listen, token_presented
 from nephos.stream.ingest import (
     MAX_BODY_BYTES,
     MAX_POINTS,
