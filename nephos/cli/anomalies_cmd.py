@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nephos.cli.common import duration_flag, warehouse_exists
+from nephos.cli.common import duration_flag, require_warehouse
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
-from nephos.errors import UsageError, WarehouseError
+from nephos.errors import UsageError
 
 if TYPE_CHECKING:
     from nephos.analytics.anomaly_batch import Anomaly
@@ -102,10 +102,7 @@ def anomalies(
     window = duration_flag("--since", since)
     cfg = load_cli_config(config)
     clock = SystemClock()
-    if not warehouse_exists(cfg):
-        # Opening would create an empty file; say where the history should come from instead.
-        where = cfg.storage.warehouse.path
-        raise WarehouseError(f"no warehouse at {where} yet: `nephos etl run` fills it")
+    require_warehouse(cfg)
 
     async def main() -> list[Anomaly]:
         warehouse = open_warehouse(cfg.storage.warehouse, clock=clock)

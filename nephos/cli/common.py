@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from nephos.errors import ConfigError, UsageError
+from nephos.errors import ConfigError, UsageError, WarehouseError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,6 +27,7 @@ __all__ = [
     "duration_flag",
     "hub_address",
     "hub_url_flag",
+    "require_warehouse",
     "table_console",
     "warehouse_exists",
 ]
@@ -134,6 +135,17 @@ def warehouse_exists(config: Config) -> bool:
     if warehouse.backend == "duckdb":
         return Path(warehouse.path).expanduser().exists()
     return True
+
+
+def require_warehouse(config: Config) -> None:
+    """Fail early, rather than create an empty warehouse, when the DuckDB file is missing.
+
+    Raises:
+        WarehouseError: the DuckDB file does not exist (exit 4); the message says what fills it.
+    """
+    if not warehouse_exists(config):
+        where = config.storage.warehouse.path
+        raise WarehouseError(f"no warehouse at {where} yet: `nephos etl run` fills it")
 
 
 def table_console() -> Console:

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nephos.cli.common import duration_flag, table_console, warehouse_exists
+from nephos.cli.common import duration_flag, require_warehouse, table_console, warehouse_exists
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.cli.status_cmd import require_store
 from nephos.clock import SystemClock
@@ -160,7 +160,9 @@ def register(app: typer.Typer) -> None:
         use_warehouse = source is Source.WAREHOUSE or (
             source is Source.AUTO and warehouse_exists(cfg)
         )
-        if not use_warehouse:
+        if use_warehouse:
+            require_warehouse(cfg)  # --source warehouse with nothing loaded yet
+        else:
             require_store(cfg)
         read = _from_warehouse if use_warehouse else _from_store
         forecasts = asyncio.run(read(cfg, now=now, horizon=ahead, window=history))
