@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from nephos.config.analytics import read_analytics, read_etl
 from nephos.config.endpoints import split_host_port
 from nephos.config.insights import read_insights
 from nephos.config.notifiers import read_notifiers
@@ -44,8 +45,9 @@ __all__ = [
 
 ENV_VAR = "NEPHOS_CONFIG"
 _TOP_KEYS = frozenset(
-    {"storage", "hub", "sentinel", "providers", "targets", "notifiers", "insights"}
-)
+    {"storage", "hub", "sentinel", "providers", "targets", "notifiers", "insights", "analytics",
+     "etl"}
+)  # fmt: skip
 _HOT_KEYS = frozenset({"backend", "path", "retention", "spool_dir", "spool_max_bytes"})
 _WAREHOUSE_KEYS = frozenset({"backend", "path"})
 # The embedded backends take no options beyond the common keys; the cloud ones pass theirs
@@ -161,6 +163,8 @@ def parse_config(
         targets=read_targets(root, defaults),
         notifiers=notifiers,
         insights=read_insights(root),
+        analytics=read_analytics(root, tuple(notifiers)),
+        etl=read_etl(root),
     )
 
 

@@ -14,7 +14,9 @@ from typing import Any
 from nephos.model import AlertRule, LatencyThresholds, MaintenanceWindow, Target
 
 __all__ = [
+    "AnalyticsConfig",
     "Config",
+    "EtlConfig",
     "HotStoreConfig",
     "HubConfig",
     "NotifierConfig",
@@ -87,6 +89,30 @@ class NotifierConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AnalyticsConfig:
+    """What the sentinel does with metrics: online anomaly detection and capacity forecasts."""
+
+    anomalies: bool = True
+    forecasts: bool = True
+    forecast_interval: timedelta = timedelta(hours=12)
+    horizon: timedelta = timedelta(hours=48)
+    window: timedelta = timedelta(days=3)
+    silence_check: timedelta = timedelta(minutes=1)  # how often missing data is looked for
+    notify: tuple[str, ...] | None = None  # None: the notifiers of the sentinel.alerts rules
+    thresholds: Mapping[str, float] = field(default_factory=dict)  # per metric, for forecasts
+    max_series: int = 100_000  # detectors kept in memory; the least recently fed go first
+
+
+@dataclass(frozen=True, slots=True)
+class EtlConfig:
+    """The ETL run inside ``nephos sentinel run`` (off unless the file has an ``etl`` section)."""
+
+    enabled: bool = False
+    batch_size: int = 5000
+    max_batch_age: timedelta = timedelta(milliseconds=500)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A whole validated configuration. ``source`` is the file it came from, if any."""
 
@@ -98,3 +124,5 @@ class Config:
     targets: tuple[Target, ...] = ()
     notifiers: Mapping[str, NotifierConfig] = field(default_factory=dict)
     insights: Mapping[str, Any] = field(default_factory=dict)
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
+    etl: EtlConfig = field(default_factory=EtlConfig)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 from nephos.clock import Clock
@@ -60,6 +60,8 @@ class ResultRecorder:
         """The alert book that sees every stored result."""
         self.hub: Hub | None = None
         """A hub to wake after each commit, while one is served."""
+        self.on_commit: Callable[[], None] | None = None
+        """Called after each commit too (the analytics read the feed and the ETL loads)."""
         self.tracked: Collection[str] = ()
         """The target names whose newest result :attr:`latest` keeps (the configured ones)."""
         self.latest: dict[str, CheckResult] = {}
@@ -148,3 +150,5 @@ class ResultRecorder:
         """Something reached the store: wake the hub's feed rather than wait for its poll."""
         if self.hub is not None:
             self.hub.notify()
+        if self.on_commit is not None:
+            self.on_commit()

@@ -93,27 +93,35 @@ async def serve_metrics(
     return server.port
 
 
-async def purge_once(store: HotStore, retention: timedelta, *, clock: Clock) -> PurgeReport:
+async def purge_once(
+    store: HotStore, retention: timedelta, *, clock: Clock, etl: bool = False
+) -> PurgeReport:
     """Delete what the hot store holds beyond ``retention``, sparing what the ETL has not loaded.
 
     Events after the checkpoint that an ETL mirrored into this store are kept (and
-    ``purge_hot_store`` warns about them). A store that no ETL has ever checkpointed into has
-    no warehouse to feed, so everything past the retention goes; otherwise a sentinel used
-    without an ETL would keep every event forever.
+    ``purge_hot_store`` warns about them). With ``etl`` (the sentinel runs one), a store it
+    has not checkpointed into yet keeps every event. Otherwise a store that no ETL has ever
+    checkpointed into has no warehouse to feed, so everything past the retention goes; a
+    sentinel used without an ETL would keep every event forever.
 
     Raises:
         StoreUnavailable: the store is locked, full or gone right now.
         StoreError: the purge failed.
     """
     mirrored = await read_mirrored_checkpoint(store)
-    checkpoint = mirrored[0] if mirrored is not None else None
+    checkpoint = mirrored[0] if mirrored is not None else (0 if etl else None)
     return await purge_hot_store(
         store, retention=retention, clock=clock, warehouse_checkpoint=checkpoint
     )
 
 
 async def keep_retention(
-    store: HotStore, retention: timedelta, *, clock: Clock, every: float = PURGE_EVERY
+    store: HotStore,
+    retention: timedelta,
+    *,
+    clock: Clock,
+    every: float = PURGE_EVERY,
+    etl: bool = False,
 ) -> None:
     """Purge the hot store at once and then every ``every`` seconds, until cancelled.
 
@@ -124,10 +132,12 @@ async def keep_retention(
         retention: how long rows are kept (``storage.hot.retention``).
         clock: paces the passes and says what "now" is.
         every: seconds between passes.
+        etl: an ETL runs in this sentinel: nothing it has not loaded goes, even before its
+            first checkpoint.
     """
     while True:
         try:
-            report = await purge_once(store, retention, clock=clock)
+            report = await purge_once(store, retention, clock=clock, etl=etl)
         except StoreError as exc:
             log.warning("hot-store retention: purge failed, next try in %.0fs: %s", every, exc)
         else:
