@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -164,8 +164,8 @@ class FactIndex:
         return out
 
 
-SectionRule = Any
-"""A callable ``(section name, text of the section) -> problem or None``."""
+SectionRule = Callable[[str, Any], str | None]
+"""A check of one section: ``(section name, its value) -> the problem in words, or None``."""
 
 
 def _section_text(value: Any) -> str:
