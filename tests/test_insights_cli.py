@@ -209,3 +209,11 @@ def test_trend_of_a_metric_nobody_reports_says_so(
     code, out, _ = run(capsys, "trend", "gpu_percent", "-c", str(seeded))
     assert code == 0
     assert "No gpu_percent data in the last 7 days." in out
+
+
+def test_a_model_narrator_without_a_model_is_a_configuration_error(
+    seeded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "summary", "--narrator", "openai", "-c", str(seeded))
+    assert code == 3 and out == ""
+    assert err.strip() == "nephos: insights.model: the openai narrator needs a model"

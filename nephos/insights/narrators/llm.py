@@ -18,6 +18,7 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from nephos.errors import ConfigError
 from nephos.insights.anonymize import Anonymizer
 from nephos.insights.cache import AnswerCache, cache_key
 from nephos.insights.documents import ExplanationDoc, SummaryDoc, TrendDoc, json_schema
@@ -83,6 +84,9 @@ class ModelNarrator(Narrator):
         cache: where answers are reused from, or None (``--no-cache``).
         anonymize: hide names, hosts, addresses and ids from the model.
         hidden_names: more names to hide (every configured target).
+
+    Raises:
+        ConfigError: no model is named.
     """
 
     name: ClassVar[str]
@@ -97,7 +101,7 @@ class ModelNarrator(Narrator):
         hidden_names: Iterable[str] = (),
     ) -> None:
         if not models:
-            raise NarratorError(f"the {self.name} narrator needs a model (insights.model)")
+            raise ConfigError(f"the {self.name} narrator needs a model", path="insights.model")
         self.models = tuple(models)
         self.max_tokens = max_tokens
         self.cache = cache
