@@ -319,6 +319,7 @@ class CheckResult:
     dns: DnsInfo | None = None
     sentinel_offline: bool = False  # the sentinel itself had no connectivity
     flapping: bool = False
+    instance: str | None = None  # the instance the target names (Target.instance)
 
 
 # --------------------------------------------------------------------------- alerts

@@ -99,6 +99,7 @@ def classify(
         success=not obs.error and not failed,
         provider=target.provider,
         region=target.region,
+        instance=target.instance,
         status_code=obs.status,
         ip=obs.ip,
         error=obs.error,
