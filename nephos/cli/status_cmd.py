@@ -1,8 +1,10 @@
 """``nephos status``: current health by provider and target from the hot store, worst first.
 
-Reads only: the newest result per target, the open alerts and the known instances. It also
-names the hub that ``nephos watch`` would connect to. The exit code is the worst health's
-(0, 1, 2); a store that is missing or cannot be opened exits 4 with one line on stderr.
+Reads only: the newest result per target, the open alerts and the known instances, from which
+it computes the health scores (per provider and overall, ``nephos.analytics.health``) and the
+instance counts; and the ETL's lag, from the checkpoint the ETL mirrors into the hot store. It
+also names the hub that ``nephos watch`` would connect to. The exit code is the worst target
+health's (0, 1, 2); a store that is missing or cannot be opened exits 4 with one line on stderr.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from nephos.analytics.health import HealthReport, HealthScore, health_scores
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.config.types import Config
 from nephos.errors import StoreError
 from nephos.model import Alert, AlertState, CheckResult, Health, Instance, to_dict
+from nephos.providers.inventory import ProviderHealth, provider_health
 from nephos.sentinel.output import format_latency, one_line, state_label
+from nephos.warehouse.etl_lag import EtlLag, read_lag
 
 __all__ = ["FleetStatus", "ProviderStatus", "TargetStatus", "read_status", "register"]
 
@@ -73,12 +78,25 @@ class FleetStatus:
     hub_url: str | None = None
     """The hub ``nephos watch`` would connect to (from ``hub.listen``)."""
     instances: tuple[Instance, ...] = ()
-    """Instances the providers reported; counted for now, judged once providers feed health."""
+    """Instances the providers reported."""
+    scores: HealthReport | None = None
+    """Health scores from 0 to 100, per provider and overall."""
+    etl_lag: EtlLag | None = None
+    """How far the warehouse is behind the hot store; None when no ETL ever ran on it."""
 
     @property
     def health(self) -> Health:
-        """The worst health of the fleet; healthy with no results."""
+        """The worst health of the fleet's targets; healthy with no results."""
         return Health.worst([p.health for p in self.providers])
+
+    def provider_scores(self) -> list[tuple[str, HealthScore, ProviderHealth | None]]:
+        """Each provider's score and instance counts, worst score first (unscored last)."""
+        if self.scores is None:
+            return []
+        counts = provider_health(self.instances)
+        rows = [(name, score, counts.get(name)) for name, score in self.scores.providers.items()]
+        rows.sort(key=lambda r: (r[1].score is None, r[1].score or 0.0, r[0]))
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` document."""
@@ -87,6 +105,12 @@ class FleetStatus:
             "hub": self.hub_url,
             "targets": sum(len(p.targets) for p in self.providers),
             "instances": len(self.instances),
+            "score": self.scores.overall.to_dict() if self.scores is not None else None,
+            "provider_scores": [
+                {"provider": name, **score.to_dict(), "instances": _instance_counts(counts)}
+                for name, score, counts in self.provider_scores()
+            ],
+            "etl": self.etl_lag.to_dict() if self.etl_lag is not None else None,
             "providers": [
                 {
                     "provider": p.provider,
@@ -98,14 +122,28 @@ class FleetStatus:
         }
 
 
+def _instance_counts(counts: ProviderHealth | None) -> dict[str, int]:
+    if counts is None:
+        return {"total": 0, "healthy": 0, "degraded": 0, "unhealthy": 0, "unknown": 0}
+    return {
+        "total": counts.total,
+        "healthy": counts.healthy,
+        "degraded": counts.degraded,
+        "unhealthy": counts.unhealthy,
+        "unknown": counts.unknown,
+    }
+
+
 def build_status(
     results: list[CheckResult],
     alerts: list[Alert],
     *,
     instances: list[Instance] | None = None,
     hub_url: str | None = None,
+    etl_lag: EtlLag | None = None,
 ) -> FleetStatus:
-    """Group ``results`` by provider, attach open ``alerts`` by target, sort worst first."""
+    """Group ``results`` by provider, attach open ``alerts`` by target, sort worst first, and
+    score the fleet."""
     by_target: dict[str, list[Alert]] = {}
     for alert in alerts:
         by_target.setdefault(alert.target, []).append(alert)
@@ -122,7 +160,13 @@ def build_status(
         for name, rows in providers.items()
     ]
     groups.sort(key=lambda p: (-p.health.rank, p.provider))
-    return FleetStatus(tuple(groups), hub_url=hub_url, instances=tuple(instances or ()))
+    return FleetStatus(
+        tuple(groups),
+        hub_url=hub_url,
+        instances=tuple(instances or ()),
+        scores=health_scores(results, instances or (), alerts),
+        etl_lag=etl_lag,
+    )
 
 
 async def read_status(config: Config) -> FleetStatus:
@@ -140,10 +184,11 @@ async def read_status(config: Config) -> FleetStatus:
         results = await store.latest_results()
         alerts = await store.alerts(states=[AlertState.FIRING, AlertState.ACKNOWLEDGED])
         instances = await store.instances()
+        etl_lag = await read_lag(store, SystemClock().now())
     finally:
         await store.close()
     hub_url = dial_url(config.hub.listen)
-    return build_status(results, alerts, instances=instances, hub_url=hub_url)
+    return build_status(results, alerts, instances=instances, hub_url=hub_url, etl_lag=etl_lag)
 
 
 def require_store(config: Config) -> None:
@@ -162,16 +207,22 @@ def require_store(config: Config) -> None:
 
 def render(status: FleetStatus, console: Console) -> None:
     """Print ``status`` as one table, providers as sections."""
-    if not status.providers:
+    if not status.providers and not status.instances:
         console.print("no results yet: run `nephos sentinel run` first")
         return
     label = state_label(status.health)
-    console.print(f"fleet [{label.style}]{label}[/{label.style}]")
+    console.print(f"fleet [{label.style}]{label}[/{label.style}]{_score_text(status)}")
     if status.hub_url is not None:
         console.print(f"[dim]live: {escape(status.hub_url)} (nephos watch)[/dim]")
-    if status.instances:
-        # A hook for the providers' instances: counted here until they get rows of their own.
-        console.print(f"[dim]instances: {len(status.instances)} known (nephos inventory)[/dim]")
+    render_scores(status, console)
+    if status.etl_lag is not None:
+        lag = status.etl_lag
+        console.print(
+            f"[dim]warehouse: {lag.events} event(s) behind ({lag.seconds:.1f} s), "
+            f"checkpoint {lag.checkpoint}[/dim]"
+        )
+    if not status.providers:
+        return
     table = Table(box=None, pad_edge=False, show_edge=False)
     for column in ("provider", "state", "target", "last check", "latency", "alerts"):
         table.add_column(column, no_wrap=True, overflow="ellipsis")
@@ -190,6 +241,48 @@ def render(status: FleetStatus, console: Console) -> None:
                 escape(alerts),
                 escape(one_line(r.reason, 80)),
             )
+    console.print(table)
+
+
+def _score_text(status: FleetStatus) -> str:
+    overall = status.scores.overall if status.scores is not None else None
+    if overall is None or overall.score is None:
+        return ""
+    return f"  score {overall.score:.0f}/100"
+
+
+def render_scores(status: FleetStatus, console: Console) -> None:
+    """One line per provider: its score, its instances and its firing alerts, worst first."""
+    rows = status.provider_scores()
+    if not rows:
+        return
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for column in ("provider", "score", "state", "instances", "firing alerts"):
+        table.add_column(column, no_wrap=True)
+    for name, score, counts in rows:
+        label = state_label(score.health)
+        c = score.counts
+        firing = c.alerts_critical + c.alerts_warning + c.alerts_info
+        instances = "-"
+        if counts is not None and counts.total:
+            parts = [
+                f"{n} {word}"
+                for n, word in (
+                    (counts.healthy, "ok"),
+                    (counts.degraded, "degraded"),
+                    (counts.unhealthy, "down"),
+                    (counts.unknown, "unknown"),
+                )
+                if n
+            ]
+            instances = f"{counts.total}: {', '.join(parts)}"
+        table.add_row(
+            escape(name),
+            "-" if score.score is None else f"{score.score:.0f}",
+            f"[{label.style}]{label}[/{label.style}]",
+            instances,
+            str(firing),
+        )
     console.print(table)
 
 
