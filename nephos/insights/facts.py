@@ -178,7 +178,12 @@ class SummaryFacts:
     instances_down: int
     providers: tuple[ProviderHealth, ...] = ()
     alerts: tuple[AlertFact, ...] = ()
-    """Firing and acknowledged alerts, the worst first."""
+    """Firing and acknowledged alerts, the worst first (at most 50: see the counts)."""
+    open_alerts: int = 0
+    """Every firing or acknowledged alert, counted (0: count ``alerts``)."""
+    firing_alerts: int = 0
+    critical_alerts: int = 0
+    """Firing critical alerts."""
     anomalies: tuple[AnomalyFact, ...] = ()
     trends: tuple[TrendFact, ...] = ()
     forecasts: tuple[ForecastFact, ...] = ()

@@ -39,6 +39,7 @@ from nephos.model import (
     CheckKind,
     CheckResult,
     Health,
+    Severity,
     parse_time,
 )
 from nephos.store.base import HotStore
@@ -55,6 +56,8 @@ __all__ = [
 ]
 
 _OPEN = [AlertState.FIRING, AlertState.ACKNOWLEDGED]
+MAX_ALERTS = 50
+"""The most alerts a summary's facts list (the worst); the counts cover every one."""
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
 
@@ -321,7 +324,10 @@ async def summary_facts(
         instances=c.instances_ok + c.instances_partial + c.instances_down,
         instances_down=c.instances_down,
         providers=_providers(report, firing),
-        alerts=tuple(alerts),
+        alerts=tuple(alerts[:MAX_ALERTS]),
+        open_alerts=len(open_then),
+        firing_alerts=len(firing),
+        critical_alerts=sum(1 for a in firing if a.severity is Severity.CRITICAL),
         anomalies=tuple(sorted(anomalies, key=lambda x: (-abs(x.deviation), x.resource))[:10]),
         trends=tuple(
             sorted(trends, key=lambda t: (-abs(t.change_pct or 0.0), t.resource, t.metric))[:10]

@@ -54,14 +54,23 @@ def _worst_first(alerts: tuple[AlertFact, ...]) -> list[AlertFact]:
     return sorted(alerts, key=lambda a: (_SEVERITY_RANK.get(a.severity, 3), a.started_at, a.id))
 
 
+def _counts(f: SummaryFacts) -> tuple[int, int, int]:
+    """Open, firing and firing-critical alerts: the facts' counts, or the listed alerts'."""
+    firing = [a for a in f.alerts if a.state == "firing"]
+    return (
+        f.open_alerts or len(f.alerts),
+        f.firing_alerts or len(firing),
+        f.critical_alerts or sum(1 for a in firing if a.severity == "critical"),
+    )
+
+
 def _health_status(f: SummaryFacts) -> str:
     if f.score is None:
         return (
             "Unknown: nothing has been measured yet (no check results, no instances and no "
             "firing alerts)."
         )
-    firing = [a for a in f.alerts if a.state == "firing"]
-    critical = sum(1 for a in firing if a.severity == "critical")
+    _, firing, critical = _counts(f)
     head = f"{cap(f.health)} at {percent(f.score)}"
     if f.targets and not f.targets_unhealthy and not f.targets_degraded and not firing:
         every = plural(f.targets, "target")
@@ -81,10 +90,10 @@ def _health_status(f: SummaryFacts) -> str:
     if f.instances_down:
         parts.append(f"{plural(f.instances_down, 'instance')} down of {f.instances}")
     if firing:
-        tail = f", {critical} of them critical" if critical and critical < len(firing) else ""
-        tail = " (all critical)" if critical == len(firing) and len(firing) > 1 else tail
-        verb = "is" if len(firing) == 1 else "are"
-        parts.append(f"{plural(len(firing), 'alert')} {verb} firing{tail}")
+        tail = f", {critical} of them critical" if critical and critical < firing else ""
+        tail = " (all critical)" if critical == firing and firing > 1 else tail
+        verb = "is" if firing == 1 else "are"
+        parts.append(f"{plural(firing, 'alert')} {verb} firing{tail}")
     return f"{head}: " + "; ".join(parts) + "."
 
 
@@ -131,8 +140,9 @@ def forecast_sentence(p: ForecastFact) -> str:
 
 def _findings(f: SummaryFacts) -> list[str]:
     out = [_alert_finding(a) for a in _worst_first(f.alerts)[:_MAX_ALERT_FINDINGS]]
-    if len(f.alerts) > _MAX_ALERT_FINDINGS:
-        rest = len(f.alerts) - _MAX_ALERT_FINDINGS
+    total, _, _ = _counts(f)
+    if total > _MAX_ALERT_FINDINGS:
+        rest = total - _MAX_ALERT_FINDINGS
         out.append(f"{plural(rest, 'more alert')} open; `nephos alerts` lists them all.")
     scored = [p for p in f.providers if p.score is not None]
     if len(scored) > 1:
@@ -292,7 +302,7 @@ def _quick(f: SummaryFacts, findings: list[str], predictions: list[str]) -> str:
     firing = [a for a in _worst_first(f.alerts) if a.state == "firing"]
     if firing:
         targets = list(dict.fromkeys(a.target for a in firing))
-        tail = f"{plural(len(firing), 'alert')} firing ({names(targets, limit=2)})"
+        tail = f"{plural(_counts(f)[1], 'alert')} firing ({names(targets, limit=2)})"
     elif f.forecasts:
         tail = predictions[0].rstrip(".")
     else:
