@@ -368,10 +368,15 @@ async def serve_hub(
     ``hub.ingest_listen`` (see :func:`nephos.stream.ingest_server.ingest_listen`), and the
     ingest server is :attr:`Hub.ingest`. The writer is neither started nor closed here.
 
+    Over a DynamoDB hot store the table's stream also wakes the feed (see
+    :func:`nephos.store.dynamo_stream.stream_wakeups`).
+
     Raises:
         ConfigError: a listen address is beyond loopback and there is no token.
         StreamError: an address cannot be bound.
+        StoreError: over DynamoDB, the events table has no stream.
     """
+    from nephos.store.dynamo_stream import stream_wakeups
     from nephos.stream.ingest_server import IngestServer, ingest_listen
 
     hub = Hub(
@@ -395,4 +400,7 @@ async def serve_hub(
             )
             hub.ingest = await stack.enter_async_context(server)
             stack.callback(setattr, hub, "ingest", None)
+        # Over DynamoDB the table's stream wakes the feed as soon as a write lands anywhere
+        # (another process, a Lambda); over SQLite this does nothing.
+        await stack.enter_async_context(stream_wakeups(store, hub.notify, clock=clock))
         yield hub
