@@ -73,11 +73,18 @@ def _config(tmp_path: Path, hook: HttpSim, **analytics: object) -> Config:
 
 @contextlib.asynccontextmanager
 async def _running(
-    config: Config, store: SqliteHotStore, clock: ManualClock
+    config: Config,
+    store: SqliteHotStore,
+    clock: ManualClock,
+    seen: list[Alert] | None = None,
 ) -> AsyncIterator[tuple[SentinelAnalytics, Dispatcher]]:
     dispatcher = Dispatcher(config.notifiers, clock=clock)
     service = SentinelAnalytics(
-        lambda: config, store=store, clock=clock, dispatcher=lambda: dispatcher
+        lambda: config,
+        store=store,
+        clock=clock,
+        dispatcher=lambda: dispatcher,
+        on_alert=None if seen is None else seen.append,
     )
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(dispatcher.close)
@@ -100,7 +107,8 @@ async def test_metric_points_raise_one_anomaly_alert_at_the_onset_and_resolve_it
     config = _config(tmp_path, hook, forecasts=False)
     start = clock.now() - DAY
     history = [_cpu(start + i * STEP, 20 + rng.uniform(-2, 2)) for i in range(DAY // STEP)]
-    async with _running(config, store, clock) as (service, dispatcher):
+    seen: list[Alert] = []
+    async with _running(config, store, clock, seen) as (service, dispatcher):
         service.on_metrics(history)
         await service.settled()
         quiet = await _anomaly_alerts(store)
@@ -121,6 +129,7 @@ async def test_metric_points_raise_one_anomaly_alert_at_the_onset_and_resolve_it
     assert during[0].facts["notify"] == ["ops"]
     assert [(a.id, a.state) for a in after] == [(during[0].id, AlertState.RESOLVED)]
     assert hook.hits["/hook"] == 2  # firing, then resolved
+    assert [a.state for a in seen] == [AlertState.FIRING, AlertState.RESOLVED]
 
 
 async def test_check_latencies_in_the_change_feed_raise_a_latency_anomaly_for_their_target(

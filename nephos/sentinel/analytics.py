@@ -75,6 +75,8 @@ class SentinelAnalytics:
         dispatcher: returns the sentinel's dispatcher in force.
         registry: the sentinel's Prometheus registry (the ETL's lag gauges go there).
         rng: draws alert ids.
+        on_alert: receives every anomaly and forecast alert written (the sentinel's events).
+        on_commit: called after alerts were written (the sentinel wakes its hub).
     """
 
     def __init__(
@@ -86,11 +88,15 @@ class SentinelAnalytics:
         dispatcher: Callable[[], Dispatcher],
         registry: Any | None = None,
         rng: random.Random | None = None,
+        on_alert: Callable[[Alert], None] | None = None,
+        on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._clock = clock
         self._registry = registry
+        self._on_alert = on_alert
+        self._on_commit = on_commit
         self.alerts = AnalyticsAlerts(
             store, dispatcher=dispatcher, config=config, clock=clock, rng=rng
         )
@@ -111,6 +117,7 @@ class SentinelAnalytics:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._passed = asyncio.Event()  # replaced after each pass of the detection loop
 
     # ------------------------------------------------------------------ hooks
 
@@ -134,9 +141,14 @@ class SentinelAnalytics:
             self.etl.notify()
 
     async def settled(self) -> None:
-        """Wait until the feed read so far and every queued verdict are handled (for tests)."""
+        """Wait until the feed read so far and every queued verdict are handled (for tests).
+
+        Only meaningful while :meth:`start`'s detection task runs.
+        """
+        if self.bank is None:
+            return
         while self._wake.is_set() or self._verdicts or not self._idle.is_set():
-            await asyncio.sleep(0)
+            await self._passed.wait()
 
     async def wait_forecasts(self, runs: int) -> None:
         """Wait until ``runs`` forecast runs have completed since start (for tests)."""
@@ -246,6 +258,8 @@ class SentinelAnalytics:
                 log.warning("anomaly alerts: %s (tried again on the next wake-up)", exc)
             finally:
                 self._idle.set()
+                self._passed.set()
+                self._passed = asyncio.Event()
             if not self._wake.is_set():
                 await self._wait(_POLL_SECONDS)
 
@@ -260,12 +274,29 @@ class SentinelAnalytics:
                 return
 
     async def _write_verdicts(self) -> None:
-        while self._verdicts:
-            series, verdict = self._verdicts[0]
-            alert = await self.alerts.anomaly(series, verdict)  # a failure keeps it queued
-            self._verdicts.popleft()
-            if alert is not None:
-                log.info("anomaly alert %s %s: %s", alert.id, alert.state.value, alert.title)
+        written: list[Alert] = []
+        try:
+            while self._verdicts:
+                series, verdict = self._verdicts[0]
+                alert = await self.alerts.anomaly(series, verdict)  # a failure keeps it queued
+                self._verdicts.popleft()
+                if alert is not None:
+                    log.info("anomaly alert %s %s: %s", alert.id, alert.state.value, alert.title)
+                    written.append(alert)
+        finally:
+            self._announce(written)
+
+    def _announce(self, alerts: Sequence[Alert]) -> None:
+        """Tell the sentinel about alerts just written: its observer, its hub, the ETL."""
+        if not alerts:
+            return
+        if self._on_alert is not None:
+            for alert in alerts:
+                self._on_alert(alert)
+        if self._on_commit is not None:
+            self._on_commit()
+        if self.etl is not None:
+            self.etl.notify()
 
     async def _silence(self) -> None:
         """Look for series gone silent every ``analytics.silence_check``; until cancelled."""
@@ -322,6 +353,7 @@ class SentinelAnalytics:
         now = self._clock.now()
         forecasts = await self._forecasts(config, now)
         written = await self.alerts.forecasts(forecasts)
+        self._announce(written)
         at = now.isoformat().replace("+00:00", "Z")
         await self._store.set_state(FORECAST_STATE_KEY, {"at": at, "forecasts": len(forecasts)})
         log.info("forecasts: %d series on course, %d alert write(s)", len(forecasts), len(written))
