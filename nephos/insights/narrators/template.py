@@ -102,7 +102,7 @@ def _alert_finding(a: AlertFact) -> str:
     flap = ", flapping" if a.flapping else ""
     where = f" on {a.provider}" if a.provider and a.provider != "other" else ""
     since = span_minutes(a.minutes_open)
-    head = f"{clip(a.title, 90)}{where} ({state}{a.severity}{flap}, open for {since})"
+    head = f"{cap(clip(a.title, 90))}{where} ({state}{a.severity}{flap}, open for {since})"
     if a.source in ("forecast", "anomaly"):
         return sentence(head)
     return sentence(f"{head}: {clip(a.message, 140)}")
@@ -283,7 +283,8 @@ def _optimizations(f: SummaryFacts) -> list[str]:
         ):
             out.append(
                 f"{cap(metric_label(trend.metric))} on {trend.resource} keeps rising "
-                f"({percent(abs(trend.change_pct or 0.0), 0)} on the previous period): "
+                f"(its mean {percent(abs(trend.change_pct or 0.0), 0)} above the previous "
+                f"period): "
                 f"{_remedy(trend.metric)}."
             )
             break
