@@ -102,7 +102,8 @@ def _alert_finding(a: AlertFact) -> str:
     flap = ", flapping" if a.flapping else ""
     where = f" on {a.provider}" if a.provider and a.provider != "other" else ""
     since = span_minutes(a.minutes_open)
-    head = f"{cap(clip(a.title, 90))}{where} ({state}{a.severity}{flap}, open for {since})"
+    # The title starts with a name more often than not: never change its case.
+    head = f"{clip(a.title, 90)}{where} ({state}{a.severity}{flap}, open for {since})"
     if a.source in ("forecast", "anomaly"):
         return sentence(head)
     return sentence(f"{head}: {clip(a.message, 140)}")
