@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nephos.model import AlertRule, CheckResult, Health, Target
+from nephos.model import Alert, AlertRule, CheckResult, Health, Target
 
 __all__ = [
     "CertificateText",
@@ -25,6 +25,7 @@ __all__ = [
     "resolved_message",
     "resolved_title",
     "result_summary",
+    "root_facts",
     "rule_facts",
 ]
 
@@ -135,6 +136,14 @@ def rule_facts(rule: AlertRule, index: int, result: CheckResult, failures: int) 
         "consecutive_failures": failures,
         "last_result": result_summary(result),
     }
+
+
+def root_facts(root: Alert | None) -> dict[str, Any]:
+    """What an alert records about the root alert that explains it: ``caused_by`` with the
+    root's id and its cause in words (``instance web-1 (aws, us-east-1) being stopped``)."""
+    if root is None:
+        return {}
+    return {"caused_by": {"alert": root.id, "cause": str(root.facts.get("cause", root.title))}}
 
 
 @dataclass(frozen=True, slots=True)

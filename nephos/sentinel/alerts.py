@@ -26,11 +26,13 @@ from nephos.model import (
     AlertState,
     CheckResult,
     Health,
+    Instance,
     Target,
 )
 from nephos.notify.dispatch import Dispatcher
 from nephos.sentinel import alert_text
 from nephos.sentinel.alert_certs import CertificateReminders
+from nephos.sentinel.alert_instances import InstanceAlerts
 from nephos.sentinel.alert_ledger import AlertLedger, Step, close, emit, mute_reason
 from nephos.sentinel.alert_state import Counters, TargetStates
 from nephos.sentinel.flapping import FlapVerdict
@@ -125,6 +127,7 @@ class AlertBook:
         self._certificates = CertificateReminders(
             self._ledger, store, settings.certificate_reminders
         )
+        self._instances = InstanceAlerts(self._ledger, settings)
         self._states = TargetStates(store, settings, deferred=batch_state)
         self._loaded_at: datetime | None = None
 
@@ -272,7 +275,10 @@ class AlertBook:
             provider=step.target.provider,
             flapping=step.verdict.flapping,
             suppressed_by=self._suppressor(step.root, None),
-            facts=alert_text.rule_facts(step.rule, step.index, result, step.counters.failures),
+            facts={
+                **alert_text.rule_facts(step.rule, step.index, result, step.counters.failures),
+                **alert_text.root_facts(step.root),
+            },
         )
         event = "flapping" if step.flap_relevant else "firing"
         alert, events = emit(alert, event, step.muted, now)
@@ -315,10 +321,13 @@ class AlertBook:
         if new == alert:
             return None
         facts = dict(new.facts)
+        facts.pop("caused_by", None)
         facts.update(
             alert_text.rule_facts(rule, step.index, step.result, step.counters.failures),
             muted=new.facts.get("muted", []),
         )
+        if new.state is not AlertState.RESOLVED:
+            facts.update(alert_text.root_facts(step.root))
         return replace(new, updated_at=now, facts=facts), events
 
     def _reminder_due(self, alert: Alert, rule: AlertRule, now: datetime, muted: bool) -> bool:
@@ -328,6 +337,30 @@ class AlertBook:
             return False  # muted reminders are skipped, not recorded, to avoid a write per check
         last = alert.last_notified_at or alert.started_at
         return now - last >= rule.reminder_interval
+
+    # ------------------------------------------------------------------ instances
+
+    async def observe_instance(self, instance: Instance, previous: Instance | None) -> Alert | None:
+        """Feed one polled instance; the instance alert it opened, changed or closed, or None.
+
+        Running to stopped (or error, or an impaired health signal) opens an ``instance``
+        alert; running again resolves it; terminated closes it without a notification.
+
+        Args:
+            instance: the instance as just polled.
+            previous: the same instance as last seen, or None when never seen.
+
+        Raises:
+            StoreError: the store could not be read or written.
+        """
+        now = self._clock.now()
+        if self._loaded_at is None or now - self._loaded_at >= _REFRESH:
+            await self.load()
+        return await self._instances.observe(instance, previous, now)
+
+    def instance_alert(self, instance: Instance) -> Alert | None:
+        """The open alert of ``instance`` (a root cause for targets running on it), or None."""
+        return self._instances.open_alert(instance)
 
     # ------------------------------------------------------------------ manual
 

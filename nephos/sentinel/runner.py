@@ -2,9 +2,10 @@
 
 Per check: the scheduler starts it, the probe set observes, ``classify`` judges, the
 connectivity guard marks results taken while offline, flapping is marked, and the result goes
-to the recorder (``recording.py``: batched writes, the alert book, events). Output for people
-lives in the CLI; the schedule itself in ``scheduler.py``; what runs alongside (metrics, hub,
-retention, signals) in ``services.py``.
+to the recorder (``recording.py``: batched writes, the alert book, events). Providers are
+polled beside the checks (``instances.py``: instances, their alerts, provider metrics, root
+causes). Output for people lives in the CLI; the schedule itself in ``scheduler.py``; what runs
+alongside (metrics, hub, retention, signals) in ``services.py``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from nephos.probes.base import Observation
 from nephos.probes.classify import classify, compile_conditions
 from nephos.probes.registry import ProbeSet
 from nephos.sentinel.alerts import AlertBook
-from nephos.sentinel.events import EventSink
+from nephos.sentinel.events import AlertEvent, EventSink
 from nephos.sentinel.guard import ConnectivityGuard
+from nephos.sentinel.instances import InstanceWatcher
 from nephos.sentinel.metrics import SentinelMetrics, SentinelStats
 from nephos.sentinel.recording import ResultRecorder
 from nephos.sentinel.scheduler import Scheduler
@@ -64,7 +66,8 @@ class Sentinel:
         batch_size: a batch is written at once when it reaches this many results.
 
     Raises:
-        ConfigError: a notifier in the config cannot be built.
+        ConfigError: a notifier in the config cannot be built, or a configured provider is
+            not available in this install.
     """
 
     def __init__(
@@ -110,6 +113,16 @@ class Sentinel:
             on_start=lambda _target, jitter: self.metrics.observe_jitter(jitter),
         )
         self._recorder.tracked = {t.name for t in config.targets}
+        self.instances = InstanceWatcher.for_config(
+            config,
+            store=store,
+            writer=self._recorder.writer,
+            clock=clock,
+            book=lambda: self._recorder.book,
+            on_alert=lambda alert: self._recorder.emit(AlertEvent(alert)),
+            on_commit=self._wake_hub,
+        )
+        """The configured providers, polled for instances and metrics (``instances.py``)."""
         self._started = False
         self._stopping = False
         self.metrics_port: int | None = None
@@ -161,6 +174,7 @@ class Sentinel:
         await self._probes.start()
         await self._recorder.writer.start()
         await self._recorder.book.load()
+        await self.instances.load()
 
     async def run(
         self,
@@ -215,6 +229,7 @@ class Sentinel:
                 retention = self._config.storage.hot.retention
                 purge = keep_retention(self._store, retention, clock=self._clock, every=purge_every)
                 in_background(stack, purge)
+                in_background(stack, self.instances.run())
                 self._scheduler.set_targets(self._checked(self._config.targets))
                 self.serving.set()
                 if not self._stopping:
@@ -233,6 +248,8 @@ class Sentinel:
         """
         try:
             await self.start()
+            # Instances first, so that a target on a stopped instance is explained by it.
+            await self.instances.poll_all()
             gate = asyncio.Semaphore(self._config.sentinel.concurrency)
             results: list[CheckResult] = []
 
@@ -268,6 +285,7 @@ class Sentinel:
         await self._dispatcher.close()
         if self._owns_probes:
             await self._probes.close()
+        await self.instances.close()
 
     async def apply_config(self, config: Config) -> None:
         """Adopt a reloaded configuration without a restart.
@@ -295,6 +313,8 @@ class Sentinel:
         self._scheduler.set_targets(self._checked(config.targets))
         if old.notifiers != config.notifiers or old.sentinel != config.sentinel:
             await self._replace_alert_book(config)
+        if old.providers != config.providers:
+            log.warning("provider changes take effect at the next start of the sentinel")
         log.info("config applied: %d target(s)", len(config.targets))
 
     async def _replace_alert_book(self, config: Config) -> None:
@@ -314,7 +334,12 @@ class Sentinel:
     def _new_book(self, config: Config, dispatcher: Dispatcher) -> AlertBook:
         # batch_state: per-target state goes to the store once per batch (_batch_done).
         return AlertBook(
-            self._store, dispatcher, clock=self._clock, settings=config.sentinel, batch_state=True
+            self._store,
+            dispatcher,
+            clock=self._clock,
+            settings=config.sentinel,
+            batch_state=True,
+            root_cause=lambda target: self.instances.root_cause(target),
         )
 
     def _watcher(self) -> ConfigWatcher | None:
@@ -348,12 +373,16 @@ class Sentinel:
 
     def _judge(self, target: Target, obs: Observation) -> CheckResult:
         result = classify(target, obs, compile_conditions(target), now=self._clock.now())
-        result = self._guard.judge(result)
+        result = self.instances.explain(target, self._guard.judge(result))
         if self._recorder.book.is_flapping(target.name):
             result = dataclasses.replace(result, flapping=True)
         self.metrics.observe(result)
         self._recorder.add(target, result)
         return result
+
+    def _wake_hub(self) -> None:
+        if self._recorder.hub is not None:
+            self._recorder.hub.notify()
 
     def _stats(self) -> SentinelStats:
         stats = self._dispatcher.stats
