@@ -2,14 +2,19 @@
 
 HTTP endpoints whose latency drifts (a seeded random walk), one that degrades over a few
 minutes (past 1 s, then past 3 s), one that fails in 5xx bursts, an HTTPS endpoint whose
-certificate expires in a few days, a DNS name on a local DNS server and a TCP service. The
-servers come from ``nephos.sim``; ``nephos demo`` is a face over :func:`run_demo`, and over
-:class:`~nephos.sim.background.BackgroundDemo` when the terminal UI owns the main thread.
+certificate expires in a few days, a DNS name on a local DNS server and a TCP service; and
+simulated AWS, Vultr, GCP and Azure APIs whose instances the sentinel polls
+(:mod:`nephos.sim.demo_clouds`), with a shop website on the Vultr instance that the demo stops
+now and then. The servers come from ``nephos.sim``; ``nephos demo`` is a face over
+:func:`run_demo`, and over :class:`~nephos.sim.background.BackgroundDemo` when the terminal UI
+owns the main thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import math
 import random
 import tempfile
@@ -41,6 +46,7 @@ from nephos.model import (
 )
 from nephos.sentinel.events import EventSink
 from nephos.sim.certs import CertificateAuthority, validity
+from nephos.sim.demo_clouds import WEB_INSTANCE, DemoClouds
 from nephos.sim.dns_server import DnsSim
 from nephos.sim.http_server import Handler, HttpSim, Respond, ServerTls
 from nephos.sim.tcp_server import TcpSim
@@ -49,6 +55,8 @@ if TYPE_CHECKING:
     from nephos.sentinel.runner import Sentinel
 
 __all__ = ["DemoFleet", "run_demo"]
+
+log = logging.getLogger(__name__)
 
 DNS_NAME = "db.demo.nephos.test"
 DNS_ANSWER = "10.20.0.5"
@@ -88,6 +96,7 @@ class DemoFleet:
         interval: the check interval of every target.
         degrade_period: seconds over which the degrading endpoint goes from fast to > 3 s.
         workdir: where the demo CA and certificate files go (a temporary directory if None).
+        with_aws: serve AWS through moto (when installed) beside the other clouds.
     """
 
     def __init__(
@@ -98,8 +107,11 @@ class DemoFleet:
         interval: timedelta = timedelta(seconds=5),
         degrade_period: float = 240.0,
         workdir: Path | None = None,
+        with_aws: bool = True,
     ) -> None:
         self._rng = random.Random(seed)
+        self._seed = seed
+        self._with_aws = with_aws
         self._clock: Clock = clock or SystemClock()
         self._interval = interval
         self._degrade_period = degrade_period
@@ -114,6 +126,8 @@ class DemoFleet:
         self.secure: HttpSim | None = None
         self._ca_file: Path | None = None
         self._started_at = 0.0
+        self.clouds: DemoClouds | None = None
+        """The simulated clouds, once started."""
 
     async def start(self) -> None:
         """Generate the certificates and start every server on loopback.
@@ -135,6 +149,7 @@ class DemoFleet:
         slow = _Degrading(self._clock, self._started_at, self._degrade_period)
         self.web.add_route("/reports", Respond(200, json={"ok": True}, delay=slow))
         self.web.add_route("/payments", self._bursty(_Walk(rng, 0.06, 0.01, 0.4)))
+        self.web.add_route("/shop", self._shop(_Walk(rng, 0.05, 0.01, 0.3)))
         await self.web.start()
         await self.dns.start()
         await self.tcp.start()
@@ -145,9 +160,16 @@ class DemoFleet:
             "/login", Respond(200, json={"ok": True}, delay=_Walk(rng, 0.04, 0.01, 0.3))
         )
         await self.secure.start()
+        clouds = DemoClouds(
+            seed=self._seed, clock=self._clock, interval=self._interval, with_aws=self._with_aws
+        )
+        await clouds.start()
+        self.clouds = clouds
 
     async def stop(self) -> None:
         """Stop every server and remove the temporary files."""
+        if self.clouds is not None:
+            await self.clouds.stop()
         for server in (self.secure, self.web):
             if server is not None:
                 await server.stop()
@@ -181,6 +203,18 @@ class DemoFleet:
 
         return handler
 
+    def _shop(self, latency: _Walk) -> Handler:
+        # The website on web-1: it fails a few seconds after the instance stops, which is
+        # when the sentinel has already seen the instance go down (the root-cause path).
+        async def handler(request: web.Request) -> web.StreamResponse:
+            await self._clock.sleep(latency())
+            down = self.clouds.web_down_for() if self.clouds is not None else None
+            if down is not None and down >= 2.0:
+                return web.json_response({"error": "connection refused upstream"}, status=502)
+            return web.json_response({"ok": True})
+
+        return handler
+
     def targets(self) -> tuple[Target, ...]:
         """The fleet's targets.
 
@@ -210,6 +244,7 @@ class DemoFleet:
             http("search-api", self.web.url("/search"), "gcp", "europe-west1"),
             http("reports-api", self.web.url("/reports"), "azure", "westeurope"),
             http("payments-api", self.web.url("/payments"), "aws", "eu-west-1"),
+            http("shop-web", self.web.url("/shop"), "vultr", "ewr", instance=WEB_INSTANCE),
             http(
                 "login-https",
                 self.secure.url("/login"),
@@ -249,6 +284,7 @@ class DemoFleet:
             ),
             targets=self.targets(),
             notifiers={"console": console},
+            providers=self.clouds.provider_options() if self.clouds is not None else {},
         )
 
 
@@ -263,6 +299,7 @@ async def run_demo(
     clock: Clock | None = None,
     on_ready: Callable[[Sentinel], None] | None = None,
     serve: HubConfig | None = None,
+    with_aws: bool = True,
 ) -> Health:
     """Start the fleet, watch it with the sentinel until ``duration`` passes or a stop signal,
     then stop everything; the fleet's health at the end.
@@ -277,6 +314,7 @@ async def run_demo(
         clock: the time source (the system clock by default).
         on_ready: called with the sentinel before it starts (the CLI reads its alert book).
         serve: serve the live-stream hub with these settings (``sentinel.hub`` once it runs).
+        with_aws: serve AWS through moto too (when installed).
 
     Raises:
         BackendError: the store could not be opened.
@@ -287,8 +325,10 @@ async def run_demo(
     from nephos.store import open_hot_store
 
     clock = clock or SystemClock()
-    fleet = DemoFleet(seed=seed, clock=clock, interval=interval)
+    fleet = DemoFleet(seed=seed, clock=clock, interval=interval, with_aws=with_aws)
     await fleet.start()
+    if fleet.clouds is not None and fleet.clouds.aws_note is not None:
+        log.info("demo: %s", fleet.clouds.aws_note)
     try:
         config = fleet.config(store_path)
         store = open_hot_store(config.storage.hot, clock=clock)
@@ -298,6 +338,9 @@ async def run_demo(
             if on_ready is not None:
                 on_ready(sentinel)
             timer = None
+            script = None
+            if fleet.clouds is not None:
+                script = asyncio.create_task(fleet.clouds.run(sentinel.instances.record_metrics))
             if duration is not None:
 
                 async def stop_later() -> None:
@@ -308,8 +351,11 @@ async def run_demo(
             try:
                 await sentinel.run(handle_signals=handle_signals, serve=serve)
             finally:
-                if timer is not None:
-                    timer.cancel()
+                for task in (timer, script):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
             return sentinel.health()
         finally:
             await store.close()
