@@ -13,6 +13,7 @@ __all__ = [
     "clip",
     "format_level",
     "metric_label",
+    "metric_start",
     "names",
     "number",
     "percent",
@@ -93,6 +94,13 @@ def clip(text: str, limit: int) -> str:
 def cap(text: str) -> str:
     """``text`` with its first letter in upper case and the rest as written ("CPU" stays)."""
     return text[:1].upper() + text[1:]
+
+
+def metric_start(metric: str) -> str:
+    """A metric's words at the start of a sentence: "Disk", "CPU"; a name nephos does not know
+    (``gpu_percent``) is a name, and keeps its case."""
+    label = metric_label(metric)
+    return cap(label) if label != metric else label
 
 
 def sentence(text: str) -> str:

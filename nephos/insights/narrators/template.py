@@ -25,6 +25,7 @@ from nephos.insights.words import (
     clip,
     format_level,
     metric_label,
+    metric_start,
     names,
     number,
     percent,
@@ -111,7 +112,7 @@ def _alert_finding(a: AlertFact) -> str:
 
 def trend_sentence(t: TrendFact) -> str:
     """One series' trend in a sentence: direction, rate, fit, and change on the period before."""
-    label = f"{cap(metric_label(t.metric))} on {t.resource}"
+    label = f"{metric_start(t.metric)} on {t.resource}"
     rate = format_level(abs(t.slope_per_hour), t.unit)
     if t.r2 < _SIGNIFICANT_R2:
         mean = format_level(t.mean, t.unit)
@@ -132,7 +133,7 @@ def trend_sentence(t: TrendFact) -> str:
 def forecast_sentence(p: ForecastFact) -> str:
     """One forecast in a sentence, with its interval and fit."""
     return (
-        f"{cap(metric_label(p.metric))} on {p.resource} reaches "
+        f"{metric_start(p.metric)} on {p.resource} reaches "
         f"{format_level(p.threshold, p.unit)} in about {span_hours(p.hours_to_threshold)} "
         f"(between {number(p.earliest_hours)} and {number(p.latest_hours)} hours; "
         f"{p.method} fit, R² {p.r2:.2f}), from {format_level(p.current, p.unit)} now."
@@ -172,7 +173,7 @@ def _findings(f: SummaryFacts) -> list[str]:
         if anomaly.alert_id and any(a.id == anomaly.alert_id for a in f.alerts):
             continue  # already told as an open alert
         out.append(
-            f"{cap(metric_label(anomaly.metric))} on {anomaly.resource} went to "
+            f"{metric_start(anomaly.metric)} on {anomaly.resource} went to "
             f"{format_level(anomaly.observed, anomaly.unit)} against a usual "
             f"{format_level(anomaly.baseline, anomaly.unit)} at {utc_time(anomaly.started_at)} "
             f"({anomaly.kind.replace('_', ' ')}, "
@@ -283,7 +284,7 @@ def _optimizations(f: SummaryFacts) -> list[str]:
             "disk_percent",
         ):
             out.append(
-                f"{cap(metric_label(trend.metric))} on {trend.resource} keeps rising "
+                f"{metric_start(trend.metric)} on {trend.resource} keeps rising "
                 f"(its mean {percent(abs(trend.change_pct or 0.0), 0)} above the previous "
                 f"period): "
                 f"{_remedy(trend.metric)}."

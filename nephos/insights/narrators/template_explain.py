@@ -17,6 +17,7 @@ from nephos.insights.words import (
     clip,
     format_level,
     metric_label,
+    metric_start,
     names,
     number,
     percent,
@@ -281,13 +282,13 @@ def _anomaly(f: AlertFacts) -> tuple[str, list[str], list[str], list[str]]:
     median = _ev_number(baseline or {}, "median")
     if observed_value is not None and median is not None:
         what = (
-            f"{cap(label)} on {a.target} is far from its usual level: "
+            f"{metric_start(metric)} on {a.target} is far from its usual level: "
             f"{format_level(observed_value, unit)} against a typical {format_level(median, unit)} "
             f"({kind.replace('_', ' ')})."
         )
     else:
         what = sentence(
-            f"{cap(label)} on {a.target} behaves unusually ({kind.replace('_', ' ')}): "
+            f"{metric_start(metric)} on {a.target} behaves unusually ({kind.replace('_', ' ')}): "
             + clip(a.message, 200)
         )
     observed = [_opened(f)]
@@ -320,17 +321,17 @@ def _forecast(f: AlertFacts) -> tuple[str, list[str], list[str], list[str]]:
     ev = a.evidence
     metric = str(ev.get("metric", ""))
     unit = str(ev.get("unit", ""))
-    label = metric_label(metric)
     threshold = _ev_number(ev, "threshold")
     hours = _ev_number(ev, "hours_to_threshold")
     interval = ev.get("interval_hours")
     if threshold is None or hours is None:
         what = sentence(
-            f"{cap(label)} on {a.target} is forecast to cross its threshold: {clip(a.message, 200)}"
+            f"{metric_start(metric)} on {a.target} is forecast to cross its threshold: "
+            + clip(a.message, 200)
         )
     else:
         what = (
-            f"{cap(label)} on {a.target} is on course to reach "
+            f"{metric_start(metric)} on {a.target} is on course to reach "
             f"{format_level(threshold, unit)} in about {span_hours(hours)}. Nothing has failed "
             "yet: this is a warning ahead of time."
         )
