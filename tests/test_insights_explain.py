@@ -45,3 +45,13 @@ def test_an_alert_unknown_here_is_explained_from_itself_offline() -> None:
     text = asyncio.run(explain_text(_unknown_alert(), now=SEED_NOW))
     assert text.startswith("ALERT al-zzzzzz · api is down (critical, firing)")
     assert "Nothing listens on the port" in text
+
+
+def test_the_watch_explainer_reads_the_config_when_asked(tmp_path: Path) -> None:
+    from nephos.cli.watch_cmd import config_explainer
+
+    hot, wh = seed_sources(tmp_path, warehouse=False)
+    explain = config_explainer(str(write_config(tmp_path, hot, wh)))
+    text = asyncio.run(explain(_known()))
+    assert text.startswith("ALERT al-api001 · api is down")
+    assert "Follow the runbook: Check the load balancer" in text
