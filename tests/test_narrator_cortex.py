@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from nephos.config.types import Config, StorageConfig, WarehouseConfig
 from nephos.clock import ManualClock
+from nephos.config.types import Config, StorageConfig, WarehouseConfig
 from nephos.errors import ConfigError, WarehouseError
 from nephos.insights.documents import json_schema
 from nephos.insights.narrators.base import NarratorError
@@ -133,6 +133,6 @@ async def test_cortex_needs_a_snowflake_warehouse(tmp_path: Path) -> None:
         storage=StorageConfig(warehouse=WarehouseConfig(path=str(tmp_path / "w.duckdb"))),
         insights={"narrator": "cortex"},
     )
-    with pytest.raises(ConfigError, match="storage.warehouse.backend"):
+    with pytest.raises(ConfigError, match=r"storage\.warehouse\.backend"):
         async with open_narrator(config, clock=ManualClock(NOW)):
             pass
