@@ -75,3 +75,22 @@ def test_validate_without_any_file_says_where_it_looked(tmp_path: pathlib.Path) 
         f"nephos: no config file found (looked for nephos.yaml, "
         f"{tmp_path}/.config/nephos/nephos.yaml; try nephos init)\n"
     )
+
+
+def test_init_writes_where_nephos_config_points_so_the_other_commands_find_it(
+    tmp_path: pathlib.Path,
+) -> None:
+    target = tmp_path / "etc" / "nephos.yaml"
+    created = run_cli("init", cwd=tmp_path, env={"NEPHOS_CONFIG": str(target)})
+    assert created.returncode == 0, created.stderr
+    assert target.read_text() == STARTER.read_text()
+    assert not (tmp_path / "nephos.yaml").exists()
+    checked = run_cli("config", "validate", cwd=tmp_path, env={"NEPHOS_CONFIG": str(target)})
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_init_path_argument_wins_over_config(tmp_path: pathlib.Path) -> None:
+    created = run_cli("init", "here.yaml", "-c", "there.yaml", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert (tmp_path / "here.yaml").exists()
+    assert not (tmp_path / "there.yaml").exists()

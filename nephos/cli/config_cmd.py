@@ -53,10 +53,19 @@ def load_cli_config(path: str | None) -> Config:
 
 
 def init(
-    path: Annotated[str, typer.Argument(help="Where to write the config.")] = "nephos.yaml",
+    path: Annotated[
+        str | None,
+        typer.Argument(
+            help="Where to write the config (default: --config, else nephos.yaml).",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOption = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter config."""
+    # --config and $NEPHOS_CONFIG name the file the other commands will read: write it there.
+    path = path or config or "nephos.yaml"
     target = os.path.expanduser(path)
     if os.path.isdir(target):
         raise UsageError(f"{path} is a directory; name a file, e.g. {path}/nephos.yaml")
