@@ -99,3 +99,19 @@ def test_a_missing_duckdb_file_is_exit_4_and_is_not_created(
     assert run_cli(["anomalies", "-c", str(path)]) == 4
     assert "none.duckdb" in capsys.readouterr().err
     assert not (tmp_path / "none.duckdb").exists()
+
+
+def test_score_json_is_one_array_with_a_score_per_row_and_matches_the_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [f"{1_700_000_000 + 60 * i},{50 if i == 30 else 10 + i % 3}" for i in range(40)]
+    data = tmp_path / "cpu.csv"
+    data.write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    assert run_cli(["anomalies", "score", str(data)]) == 0
+    as_csv = capsys.readouterr().out.splitlines()[1:]
+    assert run_cli(["anomalies", "score", "--json", str(data)]) == 0
+    as_json = json.loads(capsys.readouterr().out)
+    assert len(as_json) == 40
+    assert as_json[0]["timestamp"] == "2023-11-14T22:13:20Z"
+    assert [r["value"] for r in as_json[:2]] == [10.0, 11.0]
+    assert [f"{r['anomaly_score']:.4f}" for r in as_json] == [r.split(",")[2] for r in as_csv]

@@ -23,7 +23,11 @@ from nephos.clock import SystemClock
 from nephos.errors import UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import IO
+
     from nephos.analytics.anomaly_batch import Anomaly
+    from nephos.analytics.anomaly_csv import CsvPoint
 
 __all__ = ["anomalies_app", "register"]
 
@@ -119,6 +123,20 @@ def anomalies(
         _table(found)
 
 
+def _write_json(scored: Iterable[tuple[CsvPoint, float]], out: IO[str]) -> int:
+    """Write the scores as one JSON array, times in RFC 3339 UTC; the number of rows."""
+    rows = [
+        {
+            "timestamp": p.ts.isoformat().replace("+00:00", "Z"),
+            "value": p.value,
+            "anomaly_score": round(score, 4),
+        }
+        for p, score in scored
+    ]
+    out.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+    return len(rows)
+
+
 @anomalies_app.command("score")
 def score(
     file: Annotated[Path, typer.Argument(metavar="FILE.csv", help="A timestamp,value CSV.")],
@@ -132,6 +150,10 @@ def score(
     metric: Annotated[
         str, typer.Option("--metric", help="The metric's name (cpu, memory, latency, ...).")
     ] = "",
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Write a JSON array of {timestamp, value, anomaly_score}."),
+    ] = False,
 ) -> None:
     """Score every row of FILE.csv from it and the rows before it only, as production would."""
     from nephos.analytics.anomaly import SeriesKey
@@ -140,12 +162,13 @@ def score(
     points = read_points(file)
     series = SeriesKey("csv", metric or file.stem, unit)
     scored = score_points(points, series)
+    write = _write_json if as_json else write_scores
     if output is None:
-        write_scores(scored, sys.stdout)
+        write(scored, sys.stdout)
         return
     try:
         with output.open("w", newline="", encoding="utf-8") as out:
-            n = write_scores(scored, out)
+            n = write(scored, out)
     except OSError as exc:
         raise UsageError(f"{output}: cannot write: {exc.strerror or exc}") from exc
     typer.echo(f"scored {n} rows into {output}", err=True)
