@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from nephos.clock import ManualClock
@@ -20,6 +22,7 @@ from nephos.config.types import (
     AnalyticsConfig,
     Config,
     HotStoreConfig,
+    HubConfig,
     NotifierConfig,
     StorageConfig,
 )
@@ -35,7 +38,9 @@ from nephos.model import (
 from nephos.notify.dispatch import Dispatcher
 from nephos.sentinel.analytics import FORECAST_STATE_KEY, SentinelAnalytics
 from nephos.sim.http_server import HttpSim, Respond
+from nephos.store.spool import SpoolingWriter
 from nephos.store.sqlite import SqliteHotStore
+from nephos.stream.hub import serve_hub
 
 STEP = timedelta(minutes=5)
 DAY = timedelta(hours=26)  # a day of history and a bit: past the detector's warm-up
@@ -215,3 +220,50 @@ async def test_a_filling_disk_raises_a_forecast_alert_on_the_12_hour_timer_and_i
     assert 0 < firing[0].facts["hours_to_threshold"] <= 48
     assert [(a.id, a.state) for a in resolved] == [(firing[0].id, AlertState.RESOLVED)]
     assert hook.hits["/hook"] == 2  # firing, then resolved
+
+
+async def test_points_posted_to_a_hub_in_another_process_raise_one_anomaly_alert(
+    tmp_path: Path, store: SqliteHotStore, clock: ManualClock, hook: HttpSim
+) -> None:
+    # The hub has its own connection to the store file, as `nephos hub` in another process.
+    hub_store = SqliteHotStore(str(tmp_path / "hot.db"), clock=clock)
+    await hub_store.open()
+    writer = SpoolingWriter(hub_store, tmp_path / "spool", max_bytes=1 << 20, clock=clock)
+    rng = random.Random(11)
+    start = clock.now() - DAY
+
+    def body(points: list[tuple[datetime, float]]) -> str:
+        return json.dumps(
+            [
+                {"instance": "edge-1", "metric": "net_in", "unit": "MB/s", "ts": ts.isoformat(),
+                 "value": value}
+                for ts, value in points
+            ]
+        )  # fmt: skip
+
+    history = [(start + i * STEP, 50 + rng.uniform(-3, 3)) for i in range(DAY // STEP)]
+    config = _config(tmp_path, hook, forecasts=False)
+    try:
+        async with (
+            serve_hub(
+                hub_store, HubConfig(listen="127.0.0.1:0"), clock=clock, writer=writer
+            ) as hub,
+            httpx.AsyncClient() as client,
+        ):
+            assert hub.ingest is not None
+            accepted = await client.post(hub.ingest.url, content=body(history), timeout=30)
+            async with _running(config, store, clock) as (service, _):
+                for _ in range(4):
+                    clock.advance(STEP)
+                    incident = body([(clock.now(), 400 + rng.uniform(-3, 3))])
+                    await client.post(hub.ingest.url, content=incident, timeout=30)
+                    service.notify()  # stands in for the feed's one-second poll
+                    await service.settled()
+                alerts = await _anomaly_alerts(store)
+    finally:
+        await writer.close()
+        await hub_store.close()
+    assert accepted.status_code == 202
+    assert [(a.target, a.state, a.facts["metric"]) for a in alerts] == [
+        ("edge-1", AlertState.FIRING, "net_in")
+    ]
