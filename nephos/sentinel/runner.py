@@ -27,6 +27,7 @@ from nephos.probes.base import Observation
 from nephos.probes.classify import classify, compile_conditions
 from nephos.probes.registry import ProbeSet
 from nephos.sentinel.alerts import AlertBook
+from nephos.sentinel.analytics import SentinelAnalytics
 from nephos.sentinel.events import AlertEvent, EventSink
 from nephos.sentinel.guard import ConnectivityGuard
 from nephos.sentinel.instances import InstanceWatcher
@@ -101,6 +102,18 @@ class Sentinel:
         )
         self.metrics = SentinelMetrics(self._stats)
         """The Prometheus metrics; served when a metrics port is set."""
+        self.analytics = SentinelAnalytics(
+            lambda: self._config,
+            store=store,
+            clock=clock,
+            dispatcher=lambda: self._dispatcher,
+            registry=self.metrics.registry,
+            on_alert=lambda alert: self._recorder.emit(AlertEvent(alert)),
+            on_commit=self._wake_hub,
+        )
+        """Anomaly detection, forecasts and the ETL while :meth:`run` runs; providers hand
+        their metric points to ``analytics.on_metrics``."""
+        self._recorder.on_commit = self.analytics.notify
         self._scheduler = Scheduler(
             self._scheduled_check,
             clock=clock,
@@ -123,6 +136,7 @@ class Sentinel:
             on_commit=self._wake_hub,
         )
         """The configured providers, polled for instances and metrics (``instances.py``)."""
+        self.instances.on_metrics = self.analytics.on_metrics
         self._started = False
         self._stopping = False
         self.metrics_port: int | None = None
@@ -219,6 +233,7 @@ class Sentinel:
                     hub = serve_hub(self._store, serve, clock=self._clock, registry=registry)
                     self._recorder.hub = await stack.enter_async_context(hub)
                 stack.push_async_callback(self.close)
+                await self.analytics.start(stack)  # stopped before close: no alert after it
                 if port is not None:
                     self.metrics_port = await serve_metrics(stack, self.metrics, port)
                 watcher = self._watcher() if watch_config else None
@@ -227,7 +242,13 @@ class Sentinel:
                     stack.push_async_callback(watcher.stop)
                 in_background(stack, self._recorder.batcher.run())
                 retention = self._config.storage.hot.retention
-                purge = keep_retention(self._store, retention, clock=self._clock, every=purge_every)
+                purge = keep_retention(
+                    self._store,
+                    retention,
+                    clock=self._clock,
+                    every=purge_every,
+                    etl=self._config.etl.enabled,
+                )
                 in_background(stack, purge)
                 in_background(stack, self.instances.run())
                 self._scheduler.set_targets(self._checked(self._config.targets))
