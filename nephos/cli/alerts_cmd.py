@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from nephos.cli.common import opened_hot_store
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.model import Alert, AlertState, to_dict
@@ -44,17 +45,11 @@ _STATE_LOOK = {
 
 def _with_store(config_path: str | None, work: Callable[[HotStore], Awaitable[T]]) -> T:
     """Load the config, open its hot store, run ``work`` on it and close the store."""
-    from nephos.store import open_hot_store
-
     config = load_cli_config(config_path)
 
     async def main() -> T:
-        store = open_hot_store(config.storage.hot, clock=SystemClock())
-        await store.open()
-        try:
+        async with opened_hot_store(config, SystemClock()) as store:
             return await work(store)
-        finally:
-            await store.close()
 
     return asyncio.run(main())
 
@@ -63,23 +58,20 @@ def _with_book(config_path: str | None, work: Callable[[AlertBook], Awaitable[T]
     """Run ``work`` on an alert book over the configured store and notifiers."""
     from nephos.notify.dispatch import Dispatcher
     from nephos.sentinel.alerts import AlertBook
-    from nephos.store import open_hot_store
 
     config = load_cli_config(config_path)
     clock = SystemClock()
 
     async def main() -> T:
         dispatcher = Dispatcher(config.notifiers, clock=clock)
-        store = open_hot_store(config.storage.hot, clock=clock)
         try:
-            await store.open()
-            book = AlertBook(store, dispatcher, clock=clock, settings=config.sentinel)
-            return await work(book)
+            async with opened_hot_store(config, clock) as store:
+                book = AlertBook(store, dispatcher, clock=clock, settings=config.sentinel)
+                return await work(book)
         finally:
             # Let the "acknowledged"/"resolved" messages go out before the process ends.
             await dispatcher.drain(15)
             await dispatcher.close()
-            await store.close()
 
     return asyncio.run(main())
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nephos.cli.common import duration_flag, require_warehouse
+from nephos.cli.common import duration_flag, opened_warehouse, require_warehouse
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.errors import UsageError
@@ -101,7 +101,6 @@ def anomalies(
     if ctx.invoked_subcommand is not None:
         return
     from nephos.analytics.anomaly_batch import detect_batch
-    from nephos.warehouse import open_warehouse
 
     window = duration_flag("--since", since)
     cfg = load_cli_config(config)
@@ -109,12 +108,8 @@ def anomalies(
     require_warehouse(cfg)
 
     async def main() -> list[Anomaly]:
-        warehouse = open_warehouse(cfg.storage.warehouse, clock=clock)
-        await warehouse.open()
-        try:
+        async with opened_warehouse(cfg, clock) as warehouse:
             return await detect_batch(warehouse, clock.now() - window, clock=clock)
-        finally:
-            await warehouse.close()
 
     found = asyncio.run(main())
     if as_json:

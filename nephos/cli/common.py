@@ -6,6 +6,8 @@ The ``--config/-c`` option lives with the config commands (``config_cmd``).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,7 +20,10 @@ from nephos.errors import ConfigError, UsageError, WarehouseError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from nephos.clock import Clock
     from nephos.config.types import Config
+    from nephos.store.base import HotStore
+    from nephos.warehouse.base import Warehouse
 
 __all__ = [
     "MetricsPortOption",
@@ -27,6 +32,8 @@ __all__ = [
     "duration_flag",
     "hub_address",
     "hub_url_flag",
+    "opened_hot_store",
+    "opened_warehouse",
     "require_warehouse",
     "table_console",
     "warehouse_exists",
@@ -123,6 +130,42 @@ def hub_address(url: str | None, token: str | None, config: str | None) -> tuple
         url = url or dial_url(hub.listen)
         token = token or hub.token
     return url, token
+
+
+@asynccontextmanager
+async def opened_hot_store(config: Config, clock: Clock) -> AsyncIterator[HotStore]:
+    """The configured hot store, open for the ``async with`` block and closed after it.
+
+    Raises:
+        StoreError: the store could not be opened (exit 4).
+        ConfigError: the store's settings are invalid.
+    """
+    from nephos.store import open_hot_store
+
+    store = open_hot_store(config.storage.hot, clock=clock)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def opened_warehouse(config: Config, clock: Clock) -> AsyncIterator[Warehouse]:
+    """The configured warehouse, open for the ``async with`` block and closed after it.
+
+    Raises:
+        WarehouseError: the warehouse could not be opened (exit 4).
+        ConfigError: the warehouse's settings are invalid.
+    """
+    from nephos.warehouse import open_warehouse
+
+    warehouse = open_warehouse(config.storage.warehouse, clock=clock)
+    await warehouse.open()
+    try:
+        yield warehouse
+    finally:
+        await warehouse.close()
 
 
 def warehouse_exists(config: Config) -> bool:

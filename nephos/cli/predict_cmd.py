@@ -19,7 +19,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nephos.cli.common import duration_flag, require_warehouse, table_console, warehouse_exists
+from nephos.cli.common import (
+    duration_flag,
+    opened_hot_store,
+    opened_warehouse,
+    require_warehouse,
+    table_console,
+    warehouse_exists,
+)
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.cli.status_cmd import require_store
 from nephos.clock import SystemClock
@@ -47,11 +54,8 @@ async def _from_warehouse(
 ) -> list[Forecast]:
     from nephos.analytics.forecast import Thresholds
     from nephos.analytics.forecast_batch import predict_batch
-    from nephos.warehouse import open_warehouse
 
-    warehouse = open_warehouse(config.storage.warehouse, clock=SystemClock())
-    await warehouse.open()
-    try:
+    async with opened_warehouse(config, SystemClock()) as warehouse:
         return await predict_batch(
             warehouse,
             horizon=horizon,
@@ -59,8 +63,6 @@ async def _from_warehouse(
             now=now,
             thresholds=Thresholds.from_config(config),
         )
-    finally:
-        await warehouse.close()
 
 
 async def _from_store(
@@ -68,11 +70,8 @@ async def _from_store(
 ) -> list[Forecast]:
     from nephos.analytics.forecast import Thresholds
     from nephos.analytics.forecast_batch import predict_from_store
-    from nephos.store import open_hot_store
 
-    store = open_hot_store(config.storage.hot, clock=SystemClock())
-    await store.open()
-    try:
+    async with opened_hot_store(config, SystemClock()) as store:
         return await predict_from_store(
             store,
             now=now,
@@ -80,8 +79,6 @@ async def _from_store(
             window=window,
             thresholds=Thresholds.from_config(config),
         )
-    finally:
-        await store.close()
 
 
 def to_json(

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from nephos.cli.common import MetricsPortOption, VerboseOption
+from nephos.cli.common import MetricsPortOption, VerboseOption, opened_hot_store
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import Clock, SystemClock
 from nephos.config.types import Config
@@ -159,12 +159,9 @@ async def run_sentinel(
             without a token.
     """
     from nephos.sentinel.runner import Sentinel
-    from nephos.store import open_hot_store
 
     clock = clock or SystemClock()
-    store = open_hot_store(config.storage.hot, clock=clock)
-    await store.open()
-    try:
+    async with opened_hot_store(config, clock) as store:
         sentinel = Sentinel(config, store=store, clock=clock, on_event=output)
         output.follow(sentinel)
         if once:
@@ -187,8 +184,6 @@ async def run_sentinel(
             announcer.cancel()
         output.summary()
         return 0
-    finally:
-        await store.close()
 
 
 def _explain_hub_error(exc: StreamError, listen: str) -> StreamError:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nephos.cli.common import TokenOption, hub_address
+from nephos.cli.common import TokenOption, hub_address, opened_hot_store
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.errors import StoreError
@@ -70,30 +70,27 @@ def hub_command(
 
 
 async def _serve(cfg: Config, hub_config: HubConfig) -> None:
-    from nephos.store import open_hot_store
     from nephos.store.spool import SpoolingWriter, spool_dir_for
     from nephos.stream.hub import serve_hub
 
     clock = SystemClock()
-    store = open_hot_store(cfg.storage.hot, clock=clock)
-    await store.open()
-    # Ingest spools in its own directory: a sentinel run with --no-serve owns the main one.
     hot = cfg.storage.hot
-    writer = SpoolingWriter(
-        store, spool_dir_for(hot) / "ingest", max_bytes=hot.spool_max_bytes, clock=clock
-    )
-    try:
-        await writer.start()
-        async with serve_hub(store, hub_config, clock=clock, writer=writer) as hub:
-            typer.echo(f"nephos hub: serving {hub.url} (Ctrl-C stops)", err=True)
-            if hub.ingest is not None:
-                typer.echo(f"nephos hub: ingest at POST {hub.ingest.url}", err=True)
-            await _until_signalled()
-    finally:
-        with contextlib.suppress(StoreError):
-            await writer.flush()  # what the store still cannot take stays spooled
-        await writer.close()
-        await store.close()
+    async with opened_hot_store(cfg, clock) as store:
+        # Ingest spools in its own directory: a sentinel run with --no-serve owns the main one.
+        writer = SpoolingWriter(
+            store, spool_dir_for(hot) / "ingest", max_bytes=hot.spool_max_bytes, clock=clock
+        )
+        try:
+            await writer.start()
+            async with serve_hub(store, hub_config, clock=clock, writer=writer) as hub:
+                typer.echo(f"nephos hub: serving {hub.url} (Ctrl-C stops)", err=True)
+                if hub.ingest is not None:
+                    typer.echo(f"nephos hub: ingest at POST {hub.ingest.url}", err=True)
+                await _until_signalled()
+        finally:
+            with contextlib.suppress(StoreError):
+                await writer.flush()  # what the store still cannot take stays spooled
+            await writer.close()
 
 
 async def _until_signalled(on_signal: Callable[[], object] | None = None) -> None:
