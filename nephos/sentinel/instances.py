@@ -113,7 +113,7 @@ class InstanceWatcher:
         self._refreshed: dict[str, float] = {}  # provider -> monotonic time of the last full write
         self._last_point: dict[tuple[str, str, str], datetime] = {}
         self._metrics_failing: set[str] = set()
-        self._saved_statuses: dict[str, Any] | None = None
+        self._saved_statuses: dict[str, tuple[bool, str | None, int]] | None = None
 
     @classmethod
     def for_config(
@@ -219,6 +219,8 @@ class InstanceWatcher:
                 await self.poll(provider)
             except NephosError as exc:  # the store refused: the next poll tries again
                 log.error("provider %s: poll not recorded: %s", provider.name, exc)
+            except Exception:  # a bug in one poll must not end polling, nor the checks
+                log.exception("provider %s: poll failed", provider.name)
             await self._clock.sleep(max(0.0, every - (self._clock.monotonic() - started)))
 
     async def poll_all(self) -> list[ProviderStatus]:
@@ -343,22 +345,17 @@ class InstanceWatcher:
             self.on_metrics(points)
 
     async def _save_statuses(self) -> None:
-        payload = {
-            name: {
-                "available": s.available,
-                "reason": s.reason,
-                "instances": s.instances,
-            }
-            for name, s in self.statuses.items()
-        }
+        # Written when a status changes, not on every poll: checked_at is when it last did.
+        payload = {n: (s.available, s.reason, s.instances) for n, s in self.statuses.items()}
         if payload == self._saved_statuses:
             return
-        stamped = {
-            name: {**value, "checked_at": self.statuses[name].checked_at.isoformat()}
-            for name, value in payload.items()
+        stored = {
+            name: {"available": s.available, "reason": s.reason, "instances": s.instances}
+            | {"checked_at": s.checked_at.isoformat()}
+            for name, s in self.statuses.items()
         }
         try:
-            await self._store.set_state(PROVIDER_STATUS_KEY, stamped)
+            await self._store.set_state(PROVIDER_STATUS_KEY, stored)
         except NephosError as exc:
             log.warning("provider statuses not stored yet: %s", exc)
             return
@@ -378,9 +375,10 @@ class InstanceWatcher:
 
 
 async def read_provider_statuses(store: HotStore) -> list[ProviderStatus]:
-    """The last status of every provider the sentinel polls, as it stored them.
+    """The status of every provider the sentinel polls, as stored when it last changed.
 
-    For ``nephos status``: unavailable providers carry their reason.
+    For ``nephos status``: unavailable providers carry their reason; ``checked_at`` is the
+    poll at which the status last changed.
 
     Raises:
         StoreError: the store could not be read.

@@ -204,12 +204,14 @@ class DemoFleet:
         return handler
 
     def _shop(self, latency: _Walk) -> Handler:
-        # The website on web-1: it fails a few seconds after the instance stops, which is
-        # when the sentinel has already seen the instance go down (the root-cause path).
+        # The website on web-1: it fails an interval and a half after the instance stops, by
+        # when a poll has seen the instance go down, so its first failure names the cause.
+        grace = 1.5 * self._interval.total_seconds()
+
         async def handler(request: web.Request) -> web.StreamResponse:
             await self._clock.sleep(latency())
             down = self.clouds.web_down_for() if self.clouds is not None else None
-            if down is not None and down >= 2.0:
+            if down is not None and down >= grace:
                 return web.json_response({"error": "connection refused upstream"}, status=502)
             return web.json_response({"ok": True})
 
