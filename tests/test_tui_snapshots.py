@@ -1,5 +1,6 @@
-"""Snapshots of nephos watch (pytest-textual-snapshot): the main screen, the detail screen
-and help, at 120x40 and 80x24, fed by the MockTransport on a fixed clock."""
+"""Snapshots of nephos watch (pytest-textual-snapshot): the main screen, the detail screen,
+help and the instances view at 120x40 and 80x24, and the instance detail screen, fed by the
+MockTransport on a fixed clock."""
 
 from __future__ import annotations
 
@@ -123,3 +124,42 @@ def test_main_screen_without_colour(snap_compare: object, monkeypatch: pytest.Mo
     app, transport = _app()
     assert app.no_color
     assert snap_compare(app, terminal_size=(80, 24), run_before=_ready(transport))  # type: ignore[operator]
+
+
+def _instances_app() -> tuple[WatchApp, object]:
+    from tests.test_tui_instances import make_app as make_instances_app
+    from tests.test_tui_instances import publish_load
+
+    clock = ManualClock()
+    app, transport = make_instances_app(clock)
+    publish_load(transport, clock)
+    return app, transport
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_instances_view(snap_compare: object, size: tuple[int, int]) -> None:
+    app, transport = _instances_app()
+    ready = _ready(transport)
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await ready(pilot)  # type: ignore[operator]
+        await pilot.press("i")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)  # type: ignore[operator]
+
+
+def test_instance_detail_screen(snap_compare: object) -> None:
+    app, transport = _instances_app()
+    ready = _ready(transport)
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await ready(pilot)  # type: ignore[operator]
+        await pilot.press("i")
+        assert isinstance(pilot.app, WatchApp)
+        table = pilot.app.main.instances
+        table.move_cursor(row=table.get_row_index("aws/i-web-1"))
+        await pilot.press("enter")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)  # type: ignore[operator]

@@ -30,11 +30,13 @@ from nephos.tui.messages import (
     SnapshotReceived,
     to_app_message,
 )
+from nephos.tui.recorded_time import RecordedTime
 from nephos.tui.screens.detail import TargetDetail
 from nephos.tui.screens.explain import AlertExplanation, Explainer
+from nephos.tui.screens.instance_detail import InstanceDetail
 from nephos.tui.screens.main import MainScreen
 from nephos.tui.screens.modals import HelpScreen
-from nephos.tui.state import FleetState
+from nephos.tui.state import Changes, FleetState, InstanceKey
 from nephos.tui.widgets.alerts_table import AlertsTable
 from nephos.tui.widgets.status_bar import PillView, StatusBar
 from nephos.tui.widgets.target_table import TargetTable
@@ -47,7 +49,7 @@ DEFAULT_URL = "ws://127.0.0.1:8765/"
 _RESORT_TICKS = 5  # lazy re-sort: at most every 5 s and 5 s after the cursor last moved
 _NO_ALERT = "no alert selected: tab to the alerts, or choose a target that has one"
 _MAIN_ONLY = frozenset(
-    {"filter", "sort", "drill", "ack", "explain", "switch_pane", "provider", "clear"}
+    {"filter", "sort", "drill", "ack", "explain", "switch_pane", "provider", "clear", "instances"}
 )
 
 
@@ -197,12 +199,22 @@ class WatchApp(App[int]):
         with self.batch_update():
             self.main.draw(changes, now)
             self._draw_status()
-            screen = self.screen
-            if isinstance(screen, TargetDetail) and (
-                changes.reset or changes.alerts or screen.target in changes.targets
-            ):
-                screen.show(self.fleet, now)
+            self._draw_detail(changes, now)
         self.frames += 1
+
+    def _draw_detail(self, changes: Changes, now: datetime) -> None:
+        """Redraw a detail screen on top when something it shows changed."""
+        screen = self.screen
+        if isinstance(screen, TargetDetail):
+            stale = screen.target in changes.targets or changes.alerts
+            stale = stale or screen.instance_key in changes.instance_keys
+        elif isinstance(screen, InstanceDetail):
+            stale = screen.key in changes.instance_keys
+            stale = stale or not screen.target_names.isdisjoint(changes.targets)
+        else:
+            return
+        if stale or changes.reset:
+            screen.show(self.fleet, now)
 
     def tick(self) -> None:
         """Once a second: ages and countdowns move, and the lazy re-sort."""
@@ -212,8 +224,9 @@ class WatchApp(App[int]):
             return
         with self.batch_update():
             self.main.tick(self.view_clock.now())
-            if self._ticks - self._last_moved >= _RESORT_TICKS and self.targets.unsorted:
-                self.targets.resort(self.fleet)
+            table = self.main.table
+            if self._ticks - self._last_moved >= _RESORT_TICKS and table.unsorted:
+                table.resort(self.fleet)
                 self._last_moved = self._ticks
 
     def _draw_status(self) -> None:
@@ -266,12 +279,30 @@ class WatchApp(App[int]):
             self.flush()
 
     def action_drill(self) -> None:
-        """Open the detail screen of the target under the cursor."""
+        """Open the detail screen of the target or instance under the cursor."""
+        if self.main.showing_instances:
+            key = self.main.instances.selected_key()
+            if key is not None:
+                self._open_instance(key)
+            return
         name = self.targets.selected_name()
         if name is not None:
             self._open_detail(name)
 
-    @on(DataTable.RowHighlighted, "#targets")
+    def action_instances(self) -> None:
+        """Show the instances instead of the targets, or the targets again."""
+        self.main.toggle_instances()
+        self._last_moved = self._ticks
+
+    @on(MainScreen.InstanceRequested)
+    def _instance_chosen(self, message: MainScreen.InstanceRequested) -> None:
+        self._open_instance(message.key)
+
+    def _open_instance(self, key: InstanceKey) -> None:
+        self.push_screen(InstanceDetail(key, self.fleet, self.view_clock))
+        self.call_after_refresh(self._draw_status)
+
+    @on(DataTable.RowHighlighted, "#targets, #instances")
     def _cursor_moved(self) -> None:
         # Re-sorting while the operator moves through the rows would pull them away.
         self._last_moved = self._ticks
@@ -339,28 +370,6 @@ class WatchApp(App[int]):
     def action_clear(self) -> None:
         """Clear the filter first, then the provider focus."""
         self.main.clear()
-
-
-class RecordedTime:
-    """A clock whose wall time is the newest event time seen; the rest is the real clock's."""
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self._latest: datetime | None = None
-
-    def advance_to(self, ts: datetime) -> None:
-        """Move to ``ts`` if it is newer than what was seen."""
-        if self._latest is None or ts > self._latest:
-            self._latest = ts
-
-    def now(self) -> datetime:
-        return self._latest or self._clock.now()
-
-    def monotonic(self) -> float:
-        return self._clock.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await self._clock.sleep(seconds)
 
 
 def run_watch(

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from rich.text import Text
 
-from nephos.model import Alert, AlertState, Health, Severity
+from nephos.model import Alert, AlertState, Health, InstanceState, Severity
 from nephos.sentinel.output import format_latency, one_line, state_label
 
 __all__ = [
@@ -20,7 +20,9 @@ __all__ = [
     "age_text",
     "alert_state_cell",
     "health_class",
+    "instance_state_cell",
     "latency_cell",
+    "percent_cell",
     "plain",
     "severity_cell",
     "spark_text",
@@ -34,6 +36,20 @@ _SEVERITY = {
     Severity.CRITICAL: ("✕ critical", "bold red"),
     Severity.WARNING: ("▲ warning", "yellow"),
     Severity.INFO: ("i info", "blue"),
+}
+_DOWN = ("✕", "red")
+_BETWEEN = ("▲", "yellow")
+_INSTANCE_STATE: dict[InstanceState, tuple[str, str]] = {
+    InstanceState.RUNNING: ("●", "green"),
+    InstanceState.PENDING: _BETWEEN,
+    InstanceState.STOPPING: _BETWEEN,
+    InstanceState.MAINTENANCE: _BETWEEN,
+    InstanceState.TERMINATING: _BETWEEN,
+    InstanceState.STOPPED: _DOWN,
+    InstanceState.SUSPENDED: _DOWN,
+    InstanceState.TERMINATED: ("✕", "dim red"),
+    InstanceState.ERROR: ("✕", "bold red"),
+    InstanceState.UNKNOWN: ("?", "dim"),
 }
 _ALERT_STATE = {
     AlertState.FIRING: ("firing", "bold"),
@@ -86,6 +102,31 @@ def spark_text(values: Sequence[float], width: int = 12) -> str:
         return SPARK_BLOCKS[0] * len(tail)
     top = len(SPARK_BLOCKS) - 1
     return "".join(SPARK_BLOCKS[round((v - low) / span * top)] for v in tail)
+
+
+def instance_state_cell(state: InstanceState, *, dim: bool = False) -> Text:
+    """``● running``, ``▲ pending``, ``✕ stopped`` or ``? unknown`` in the state's colour."""
+    glyph, style = _INSTANCE_STATE[state]
+    return Text(f"{glyph} {state.value}", style=f"{style} dim" if dim else style)
+
+
+def percent_cell(values: Sequence[float], width: int, *, dim: bool = False) -> Text:
+    """``42% ▂▃▅▇``: the latest percentage, then a sparkline on a fixed 0-100 scale.
+
+    A fixed scale (unlike :func:`spark_text`) lets rows be compared at a glance: a machine idling
+    at 2% draws low, not a full-height line of noise. ``—`` when there is no value yet.
+    """
+    if not values:
+        return Text("—", style="dim", justify="left")
+    head = f"{values[-1]:3.0f}%"
+    top = len(SPARK_BLOCKS) - 1
+    tail = values[-max(0, width - len(head) - 1) :] if width > len(head) + 1 else []
+    spark = "".join(SPARK_BLOCKS[round(min(100.0, max(0.0, v)) / 100 * top)] for v in tail)
+    text = Text(head, style="dim" if dim else "bold" if values[-1] >= 90 else "")
+    if spark:
+        text.append(" ")
+        text.append(spark, style="dim" if dim else "cyan")
+    return text
 
 
 def severity_cell(severity: Severity) -> Text:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,8 +96,21 @@ class RowFilter:
         return bool(self.terms)
 
 
-def parse_filter(text: str) -> RowFilter:
+_TARGET_VALUES: dict[str, tuple[str, ...]] = {"state": tuple(STATE_WORDS), "is": _FLAGS}
+
+
+def parse_filter(
+    text: str,
+    *,
+    fields: tuple[str, ...] = FIELDS,
+    allowed: Mapping[str, tuple[str, ...]] = _TARGET_VALUES,
+) -> RowFilter:
     """Parse the filter language of this module.
+
+    Args:
+        text: the filter as typed.
+        fields: the fields a word may name (the targets' by default).
+        allowed: for fields with a closed vocabulary, the values they accept.
 
     Raises:
         FilterError: a quote is not closed, a field is unknown, or a value does not fit its field.
@@ -106,24 +119,25 @@ def parse_filter(text: str) -> RowFilter:
         words = shlex.split(text)
     except ValueError as exc:
         raise FilterError(f"filter: {exc}") from exc
-    return RowFilter(text=text.strip(), terms=tuple(_term(word) for word in words))
+    terms = tuple(_term(word, fields, allowed) for word in words)
+    return RowFilter(text=text.strip(), terms=terms)
 
 
-def _term(word: str) -> Term:
+def _term(word: str, fields: tuple[str, ...], vocab: Mapping[str, tuple[str, ...]]) -> Term:
     negate = word.startswith("!")
     body = word[1:] if negate else word
     field, sep, rest = body.partition(":")
     if not sep:
         return Term(None, (body.casefold(),), negate)
     field = field.casefold()
-    if field not in FIELDS:
-        raise FilterError(f"filter: unknown field {field!r} in {word!r} (try {', '.join(FIELDS)})")
+    if field not in fields:
+        raise FilterError(f"filter: unknown field {field!r} in {word!r} (try {', '.join(fields)})")
     if rest.startswith("!"):  # state:!ok reads as well as !state:ok
         negate, rest = not negate, rest[1:]
     values = tuple(v.casefold() for v in rest.split(",") if v)
     if not values:
         raise FilterError(f"filter: {word!r} has no value")
-    allowed = {"state": tuple(STATE_WORDS), "is": _FLAGS}.get(field)
+    allowed = vocab.get(field)
     if allowed is not None:
         bad = [v for v in values if v not in allowed]
         if bad:

@@ -17,11 +17,21 @@ from nephos.model import (
     CheckKind,
     CheckResult,
     Health,
+    Instance,
+    InstanceState,
+    MetricPoint,
     Severity,
 )
 from nephos.stream.protocol import Snapshot
 
-__all__ = ["sample_alert", "sample_result", "sample_snapshot"]
+__all__ = [
+    "sample_alert",
+    "sample_instance",
+    "sample_instances",
+    "sample_metric",
+    "sample_result",
+    "sample_snapshot",
+]
 
 _PROVIDERS = (
     ("aws", ("us-east-1", "eu-west-1")),
@@ -47,6 +57,7 @@ def sample_result(
     provider: str = "aws",
     region: str | None = "us-east-1",
     flapping: bool = False,
+    instance: str | None = None,
 ) -> CheckResult:
     """One HTTP check result with the reason its health implies."""
     return CheckResult(
@@ -61,7 +72,64 @@ def sample_result(
         status_code=503 if health is Health.UNHEALTHY else 200,
         reason=_REASONS[health],
         flapping=flapping,
+        instance=instance,
     )
+
+
+_SIZES = {"aws": "t3.medium", "vultr": "vc2-2c-4gb", "gcp": "e2-standard-2", "azure": "B2s"}
+_SIGNALS = {"aws": "ok", "vultr": "ok", "gcp": None, "azure": "PowerState/running"}
+
+
+def sample_instance(
+    name: str,
+    *,
+    provider: str = "aws",
+    instance_id: str | None = None,
+    state: InstanceState = InstanceState.RUNNING,
+    region: str | None = "us-east-1",
+    tags: dict[str, str] | None = None,
+) -> Instance:
+    """One instance with its provider's usual size and health signal."""
+    return Instance(
+        provider=provider,
+        id=instance_id or f"i-{name}",
+        name=name,
+        state=state,
+        raw_state=state.value,
+        region=region,
+        size=_SIZES.get(provider),
+        vcpus=2,
+        memory_mb=4096,
+        tags=tags or {},
+        health_signal=_SIGNALS.get(provider) if state is InstanceState.RUNNING else None,
+    )
+
+
+def sample_metric(instance: Instance, metric: str, ts: datetime, value: float) -> MetricPoint:
+    """One percentage point of ``metric`` for ``instance`` (named by its id)."""
+    return MetricPoint(instance.id, metric, "percent", ts, value, instance.provider)
+
+
+def sample_instances(count: int) -> tuple[Instance, ...]:
+    """``count`` instances over the clouds; every 23rd stopped, every 31st in maintenance."""
+    found = []
+    for i in range(count):
+        provider, regions = _PROVIDERS[i % 4]  # the four clouds
+        state = InstanceState.RUNNING
+        if i % 23 == 22:
+            state = InstanceState.STOPPED
+        elif i % 31 == 30:
+            state = InstanceState.MAINTENANCE
+        found.append(
+            sample_instance(
+                f"{provider}-vm-{i:04d}",
+                provider=provider,
+                instance_id=f"{provider[:2]}-{i:06d}",
+                state=state,
+                region=regions[i % len(regions)],
+            )
+        )
+    return tuple(found)
 
 
 def sample_alert(
@@ -93,8 +161,11 @@ def sample_alert(
     )
 
 
-def sample_snapshot(count: int, now: datetime, *, seed: int = 7, seq: int = 0) -> Snapshot:
-    """A snapshot of ``count`` targets spread over the providers, a few of them unwell.
+def sample_snapshot(
+    count: int, now: datetime, *, seed: int = 7, seq: int = 0, instances: int = 0
+) -> Snapshot:
+    """A snapshot of ``count`` targets spread over the providers, a few of them unwell, and
+    ``instances`` instances (:func:`sample_instances`).
 
     Every fifteenth target is degraded and every fortieth down; each down target has a firing
     alert. Result times lie within the last two minutes of ``now``.
@@ -124,4 +195,10 @@ def sample_snapshot(count: int, now: datetime, *, seed: int = 7, seq: int = 0) -
         )
         if health is Health.UNHEALTHY:
             alerts.append(sample_alert(f"al-{i:05d}", name, ts, provider=provider))
-    return Snapshot(seq=seq, ts=now, results=tuple(results), alerts=tuple(alerts))
+    return Snapshot(
+        seq=seq,
+        ts=now,
+        results=tuple(results),
+        alerts=tuple(alerts),
+        instances=sample_instances(instances),
+    )

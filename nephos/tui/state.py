@@ -1,8 +1,9 @@
 """The headless view-model of ``nephos watch``: the fleet as the stream has told it so far.
 
 :class:`FleetState` reduces snapshots and events (already parsed into domain values) into one
-row per target, the open alerts, per-provider totals and the fleet tally, and remembers what
-changed since the screen was last drawn. It imports no Textual or Rich, so it is tested on its
+row per target, the instances with a short history of their CPU, memory and disk, the open
+alerts, per-provider totals and the fleet tally, and remembers what changed since the screen
+was last drawn. It imports no Textual or Rich, so it is tested on its
 own; filtering and sorting of rows live in ``nephos.tui.query``.
 """
 
@@ -26,6 +27,7 @@ from nephos.model import (
 
 __all__ = [
     "PROVIDER_ORDER",
+    "SERIES_METRICS",
     "Changes",
     "FleetState",
     "FleetTotals",
@@ -37,7 +39,13 @@ __all__ = [
 PROVIDER_ORDER = ("aws", "vultr", "gcp", "azure")
 """Providers in the order their cards are shown; any other provider follows, then "other"."""
 
+SERIES_METRICS = ("cpu_percent", "mem_percent", "disk_percent")
+"""The metrics whose recent values are kept per instance (others keep their latest point)."""
+
 _OPEN = (AlertState.FIRING, AlertState.ACKNOWLEDGED)
+
+InstanceKey = tuple[str, str]
+"""(provider, instance id)."""
 
 
 def provider_order(provider: str) -> tuple[int, str]:
@@ -143,12 +151,20 @@ class Changes:
     alerts: bool = False
     """The set or the state of open alerts changed."""
     instances: bool = False
-    """An instance appeared or changed (the provider cards count them)."""
+    """An instance appeared or changed its state (the provider cards count them)."""
+    instance_keys: set[InstanceKey] = field(default_factory=set)
+    """(provider, id) of instances whose row changed: the instance or one of its metrics."""
     reset: bool = False
     """A snapshot replaced everything: redraw from scratch."""
 
     def __bool__(self) -> bool:
-        return self.reset or self.alerts or self.instances or bool(self.targets)
+        return (
+            self.reset
+            or self.alerts
+            or self.instances
+            or bool(self.targets)
+            or bool(self.instance_keys)
+        )
 
 
 class FleetState:
@@ -170,6 +186,9 @@ class FleetState:
         """Instances by (provider, id)."""
         self.metrics: dict[tuple[str, str], MetricPoint] = {}
         """The latest point of each (instance, metric) series."""
+        self.series: dict[tuple[str, str, str], deque[MetricPoint]] = {}
+        """Recent points of the :data:`SERIES_METRICS`, oldest first, by (provider, instance,
+        metric); kept across a resync, as target histories are."""
         self.seq = 0
         """The newest seq applied."""
         self.applied = 0
@@ -179,6 +198,8 @@ class FleetState:
         # them every frame, and counting thousands of rows ten times a second would show.
         self._tally: dict[str, Counter[Health]] = {}
         self._machines: dict[str, Counter[bool]] = {}  # per provider: running or not
+        # A metric names its instance by id (providers) or by name (the agent's host name).
+        self._refs: dict[tuple[str, str], InstanceKey] = {}
 
     # ---- reducing
 
@@ -197,6 +218,7 @@ class FleetState:
         self.alerts = {}
         self.instances = {}
         self._machines = {}
+        self._refs = {}
         for result in results:
             previous = old_rows.get(result.target)
             self._put_result(result, previous.history if previous else None)
@@ -222,8 +244,9 @@ class FleetState:
         elif isinstance(record, Instance):
             self._put_instance(record)
             self._changes.instances = True
+            self._changes.instance_keys.add((record.provider, record.id))
         else:
-            self.metrics[(record.instance, record.metric)] = record
+            self._put_metric(record)
         self.seq = max(self.seq, seq)
         self.applied += 1
 
@@ -249,6 +272,22 @@ class FleetState:
         self.instances[key] = instance
         running = instance.state is InstanceState.RUNNING
         self._machines.setdefault(instance.provider, Counter())[running] += 1
+        self._refs[(instance.provider, instance.name)] = key
+        self._refs[key] = key  # an id wins over another instance's name
+
+    def _put_metric(self, point: MetricPoint) -> None:
+        self.metrics[(point.instance, point.metric)] = point
+        if point.metric not in SERIES_METRICS:
+            return
+        ring = self.series.setdefault(
+            (point.provider, point.instance, point.metric), deque(maxlen=self._history)
+        )
+        if ring and point.ts < ring[-1].ts:
+            return  # a late point (a replay overlap) must not reorder the series
+        ring.append(point)
+        key = self._refs.get((point.provider, point.instance))
+        if key is not None:
+            self._changes.instance_keys.add(key)
 
     def _put_alert(self, alert: Alert) -> None:
         previous = self.alerts.get(alert.id)
@@ -334,6 +373,34 @@ class FleetState:
             acknowledged=states[AlertState.ACKNOWLEDGED],
             instances=len(self.instances),
         )
+
+    def instance_points(self, instance: Instance, metric: str) -> list[MetricPoint]:
+        """Recent points of ``metric`` for ``instance`` (by id, else by name), oldest first."""
+        for ref in (instance.id, instance.name):
+            ring = self.series.get((instance.provider, ref, metric))
+            if ring:
+                return list(ring)
+        return []
+
+    def instance_values(self, instance: Instance, metric: str) -> list[float]:
+        """The values of :meth:`instance_points`."""
+        return [p.value for p in self.instance_points(instance, metric)]
+
+    def instance_of(self, row: TargetRow) -> Instance | None:
+        """The instance the target of ``row`` names, preferring one of the target's provider."""
+        ref = row.latest.instance
+        if not ref:
+            return None
+        found = [i for i in self.instances.values() if ref in (i.id, i.name)]
+        found.sort(key=lambda i: (i.provider != row.provider, i.state is InstanceState.TERMINATED))
+        return found[0] if found else None
+
+    def targets_on(self, instance: Instance) -> list[TargetRow]:
+        """The target rows that name ``instance`` (by id or name), by name."""
+        refs = (instance.id, instance.name)
+        found = [r for r in self.rows.values() if r.latest.instance in refs]
+        found.sort(key=lambda r: r.name)
+        return found
 
     def is_stale(self, row: TargetRow, now: datetime, threshold: timedelta) -> bool:
         """Whether ``row``'s latest result is older than ``threshold`` at ``now``."""

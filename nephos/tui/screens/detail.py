@@ -1,4 +1,5 @@
-"""The detail screen of one target: a latency chart over time, its last results, its alerts."""
+"""The detail screen of one target: a latency chart over time, the CPU and memory of the
+instance it names, its last results, its alerts."""
 
 from __future__ import annotations
 
@@ -16,8 +17,16 @@ from textual.widgets.data_table import ColumnKey
 
 from nephos.clock import Clock
 from nephos.sentinel.output import format_latency, format_time
-from nephos.tui.cells import age_text, alert_state_cell, plain, severity_cell, state_cell
-from nephos.tui.state import FleetState
+from nephos.tui.cells import (
+    age_text,
+    alert_state_cell,
+    instance_state_cell,
+    percent_cell,
+    plain,
+    severity_cell,
+    state_cell,
+)
+from nephos.tui.state import FleetState, InstanceKey, TargetRow
 from nephos.tui.widgets.status_bar import StatusBar
 
 __all__ = ["TargetDetail"]
@@ -35,6 +44,8 @@ class TargetDetail(Screen[None]):
         super().__init__()
         self.target = target
         """The target this screen shows."""
+        self.instance_key: InstanceKey | None = None
+        """(provider, id) of the instance the target names, once it is known."""
         self._state = state
         self._clock = clock
 
@@ -44,6 +55,7 @@ class TargetDetail(Screen[None]):
         with Vertical(id="chart"):
             yield Static(id="chart-label")
             yield Sparkline([], id="latency-chart")
+        yield Static(id="target-instance")
         results: DataTable[Text] = DataTable(id="results", cursor_type="row")
         results.border_title = "last results"
         yield results
@@ -105,6 +117,7 @@ class TargetDetail(Screen[None]):
             )
         self.query_one("#chart-label", Static).update(label)
         self.query_one("#latency-chart", Sparkline).data = latencies
+        self._show_instance(state, row)
 
         results = self.query_one("#results", DataTable)
         results.clear()
@@ -128,3 +141,25 @@ class TargetDetail(Screen[None]):
                 plain(alert.title),
                 plain(alert.id),
             )
+
+    def _show_instance(self, state: FleetState, row: TargetRow) -> None:
+        """``on web-1 ● running · cpu 41% ▂▃▅▇ · mem 63% ▅▅▆▆`` when the target names one."""
+        box = self.query_one("#target-instance", Static)
+        box.display = bool(row.latest.instance)
+        if not row.latest.instance:
+            return
+        line = Text("on ", style="dim")
+        instance = state.instance_of(row)
+        if instance is None:
+            line.append_text(plain(row.latest.instance, limit=60))
+            line.append("  not in the inventory the hub sent", style="dim")
+            box.update(line)
+            return
+        self.instance_key = (instance.provider, instance.id)
+        line.append_text(plain(instance.name or instance.id, limit=60))
+        line.append(" ")
+        line.append_text(instance_state_cell(instance.state))
+        for metric, word in (("cpu_percent", "cpu"), ("mem_percent", "mem")):
+            line.append(f" · {word} ", style="dim")
+            line.append_text(percent_cell(state.instance_values(instance, metric), 30))
+        box.update(line)

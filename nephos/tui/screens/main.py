@@ -1,4 +1,5 @@
-"""The main screen: header, provider cards, the filter input, the targets and the alerts.
+"""The main screen: header, provider cards, the filter input, the targets or the instances
+(``i`` switches), and the alerts.
 
 It draws the :class:`~nephos.tui.state.FleetState` it is given and handles what happens inside
 it (typing a filter, clicking a card or a heading, choosing a row); the app owns the stream,
@@ -20,9 +21,11 @@ from textual.widgets import DataTable, Footer, Input
 
 from nephos.clock import Clock
 from nephos.model import Alert, AlertState
+from nephos.tui.instance_query import parse_instance_filter
 from nephos.tui.query import FilterError, RowFilter, parse_filter
-from nephos.tui.state import Changes, FleetState
+from nephos.tui.state import Changes, FleetState, InstanceKey
 from nephos.tui.widgets.alerts_table import AlertsTable
+from nephos.tui.widgets.instance_table import InstanceTable
 from nephos.tui.widgets.provider_cards import ProviderCard, ProviderCards, card_label
 from nephos.tui.widgets.status_bar import StatusBar
 from nephos.tui.widgets.target_table import TargetTable
@@ -32,6 +35,7 @@ __all__ = ["MainScreen"]
 _DEBOUNCE_ABOVE = 1000  # rows; below this a filter applies as each key is typed
 _DEBOUNCE_S = 0.2
 _FILTER_HINT = "filter: text  state:down  provider:aws  region:eu  is:flapping  !negates"
+_INSTANCE_HINT = "filter: text  state:stopped  provider:vultr  region:eu  size:  !negates"
 
 
 class MainScreen(Screen[None]):
@@ -51,12 +55,24 @@ class MainScreen(Screen[None]):
             self.target = target
             """The chosen target."""
 
+    class InstanceRequested(Message):
+        """The operator chose an instance row."""
+
+        def __init__(self, key: InstanceKey) -> None:
+            super().__init__()
+            self.key = key
+            """(provider, id) of the chosen instance."""
+
     def __init__(self, state: FleetState, table: TargetTable, clock: Clock) -> None:
         super().__init__()
         self.fleet = state
         """The view-model this screen draws."""
         self.targets = table
         """The main table."""
+        self.instances = InstanceTable(id="instances")
+        """The instances view, shown instead of the targets by ``i``."""
+        self.showing_instances = False
+        """The instances view is the one shown."""
         self.alerts_pane = AlertsTable(id="alerts")
         """The alerts pane."""
         self.cards = ProviderCards(id="cards")
@@ -67,12 +83,14 @@ class MainScreen(Screen[None]):
         """The filter input, shown by ``/``."""
         self._clock = clock
         self._filter_timer: Timer | None = None
+        self._instances_behind = False  # the hidden instances view missed changes
 
     def compose(self) -> ComposeResult:
         yield self.status
         yield self.cards
         yield self.filter_box
         yield self.targets
+        yield self.instances
         yield self.alerts_pane
         yield Footer()
 
@@ -83,8 +101,16 @@ class MainScreen(Screen[None]):
 
     def draw(self, changes: Changes, now: datetime) -> None:
         """Draw ``changes`` into the tables, and the cards."""
-        if changes:
+        if changes.reset or changes.targets:
             self.targets.apply(self.fleet, changes, now)
+            self.draw_title()
+        if changes.reset or changes.instance_keys:
+            if not self.showing_instances:
+                self._instances_behind = True  # caught up at once when shown
+            elif changes.reset:
+                self.instances.rebuild(self.fleet)
+            else:
+                self.instances.apply(self.fleet, changes.instance_keys)
             self.draw_title()
         if changes.alerts or changes.reset:
             self.alerts_pane.show(self.fleet.open_alerts(), now)
@@ -94,14 +120,22 @@ class MainScreen(Screen[None]):
         """Rebuild the table for a new filter or provider focus."""
         now = self._clock.now()
         with self.app.batch_update():
-            self.targets.rebuild(self.fleet, now)
+            if self.showing_instances:
+                self.instances.rebuild(self.fleet)
+                self._instances_behind = False
+            else:
+                self.targets.rebuild(self.fleet, now)
             self.draw_title()
             self.cards.show(self.fleet.providers(), self.targets.provider)
 
     def draw_title(self) -> None:
         """``targets · 12 of 5000 · AWS · filter: … · sort state ↓`` (the filter as typed)."""
-        table = self.targets
-        title = Text(f"targets · {table.row_count} of {len(self.fleet.rows)}")
+        table: TargetTable | InstanceTable
+        if self.showing_instances:
+            table, what, total = self.instances, "instances", len(self.fleet.instances)
+        else:
+            table, what, total = self.targets, "targets", len(self.fleet.rows)
+        title = Text(f"{what} · {table.row_count} of {total}")
         if table.provider is not None:
             title.append(f" · {card_label(table.provider)}")
         if table.row_filter:
@@ -109,6 +143,27 @@ class MainScreen(Screen[None]):
             title.append(table.row_filter.text[:40], style="bold")
         title.append(f" · sort {table.sort_spec.describe()}", style="dim")
         table.border_title = title
+
+    @property
+    def table(self) -> TargetTable | InstanceTable:
+        """The table shown: the targets or the instances."""
+        return self.instances if self.showing_instances else self.targets
+
+    def toggle_instances(self) -> None:
+        """Show the instances instead of the targets, or the targets again."""
+        self.showing_instances = not self.showing_instances
+        self.instances.display = self.showing_instances
+        self.targets.display = not self.showing_instances
+        box = self.filter_box
+        with box.prevent(Input.Changed):
+            box.value = self.table.row_filter.text
+        box.placeholder = _INSTANCE_HINT if self.showing_instances else _FILTER_HINT
+        box.remove_class("-error")
+        box.border_subtitle = None
+        if self.showing_instances and (self._instances_behind or not self.instances.row_count):
+            self.redraw()
+        self.draw_title()
+        self.table.focus()
 
     # ---- what the app's actions ask of this screen
 
@@ -120,24 +175,31 @@ class MainScreen(Screen[None]):
     def clear(self) -> None:
         """Clear the filter first, then the provider focus."""
         box = self.filter_box
-        if box.has_class("-visible") or self.targets.row_filter:
+        if box.has_class("-visible") or self.table.row_filter:
             with box.prevent(Input.Changed):
                 box.value = ""
             box.remove_class("-visible", "-error")
             box.border_subtitle = None
-            self.targets.focus()
+            self.table.focus()
             self._apply_filter(RowFilter())
-        elif self.targets.provider is not None:
+        elif self.table.provider is not None:
             self.focus_provider(None)
 
     def sort_current(self) -> None:
         """Sort by the table's current column, or reverse it."""
-        self.targets.sort_by(self.targets.cursor_sort_column(), self.fleet)
+        if self.showing_instances:
+            self.instances.sort_by(self.instances.cursor_sort_column(), self.fleet)
+        else:
+            self.targets.sort_by(self.targets.cursor_sort_column(), self.fleet)
         self.draw_title()
 
     def focus_provider(self, provider: str | None) -> None:
-        """Show only ``provider``'s targets; None shows every provider."""
+        """Show only ``provider``'s targets and instances; None shows every provider."""
         self.targets.provider = provider
+        self.instances.provider = provider
+        self._instances_behind = True
+        if self.showing_instances:
+            self.targets.rebuild(self.fleet, self._clock.now())
         self.redraw()
 
     def provider_at(self, index: int) -> str | None:
@@ -149,6 +211,8 @@ class MainScreen(Screen[None]):
         open alert of the target under the table's cursor."""
         if self.alerts_pane.has_focus:
             return self.alerts_pane.selected()
+        if self.showing_instances:
+            return None
         name = self.targets.selected_name()
         if name is None:
             return None
@@ -162,7 +226,7 @@ class MainScreen(Screen[None]):
 
     def switch_pane(self) -> None:
         """Move the focus between the targets and the alerts."""
-        (self.alerts_pane if self.targets.has_focus else self.targets).focus()
+        (self.alerts_pane if self.table.has_focus else self.table).focus()
 
     # ---- events inside the screen
 
@@ -171,9 +235,14 @@ class MainScreen(Screen[None]):
         self.targets.sort_by(message.column, self.fleet)
         self.draw_title()
 
+    @on(InstanceTable.SortRequested)
+    def _instance_heading_clicked(self, message: InstanceTable.SortRequested) -> None:
+        self.instances.sort_by(message.column, self.fleet)
+        self.draw_title()
+
     @on(ProviderCard.Selected)
     def _card_clicked(self, message: ProviderCard.Selected) -> None:
-        same = message.provider == self.targets.provider
+        same = message.provider == self.table.provider
         self.focus_provider(None if same else message.provider)
 
     @on(DataTable.RowSelected, "#targets")
@@ -181,17 +250,23 @@ class MainScreen(Screen[None]):
         if event.row_key.value is not None:
             self.post_message(self.DetailRequested(str(event.row_key.value)))
 
+    @on(DataTable.RowSelected, "#instances")
+    def _instance_chosen(self, event: DataTable.RowSelected) -> None:
+        key = self.instances.selected_key()
+        if key is not None:
+            self.post_message(self.InstanceRequested(key))
+
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         try:
-            row_filter = parse_filter(event.value)
+            row_filter = self._parse(event.value)
         except FilterError as exc:
             event.input.border_subtitle = Text(str(exc))
             event.input.add_class("-error")
             return
         event.input.border_subtitle = None
         event.input.remove_class("-error")
-        if len(self.fleet.rows) < _DEBOUNCE_ABOVE:
+        if self.showing_instances or len(self.fleet.rows) < _DEBOUNCE_ABOVE:
             self._apply_filter(row_filter)
             return
         # Rebuilding thousands of rows on every keystroke would make typing lag: wait for a
@@ -203,14 +278,17 @@ class MainScreen(Screen[None]):
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.input.remove_class("-visible")
-        self.targets.focus()
+        self.table.focus()
         with contextlib.suppress(FilterError):  # a bad filter keeps the last good one
-            self._apply_filter(parse_filter(event.value))
+            self._apply_filter(self._parse(event.value))
+
+    def _parse(self, text: str) -> RowFilter:
+        return parse_instance_filter(text) if self.showing_instances else parse_filter(text)
 
     def _apply_filter(self, row_filter: RowFilter) -> None:
         if self._filter_timer is not None:
             self._filter_timer.stop()
             self._filter_timer = None
-        if row_filter.text != self.targets.row_filter.text:
-            self.targets.row_filter = row_filter
+        if row_filter.text != self.table.row_filter.text:
+            self.table.row_filter = row_filter
             self.redraw()
