@@ -21,6 +21,7 @@ from nephos.model import (
     InstanceState,
     Severity,
 )
+from nephos.sentinel.instances import PROVIDER_STATUS_KEY
 from nephos.store.sqlite import SqliteHotStore
 from nephos.warehouse.duckdb import DuckDBWarehouse
 from nephos.warehouse.etl import Etl
@@ -91,6 +92,20 @@ async def _fill(tmp_path: Path) -> Path:
             )
         )
         await store.put_results([_result("web", "vultr", Health.HEALTHY, now + timedelta(1))])
+        # What the sentinel's provider polling stores (gcp never answered, so has no score).
+        checked = now.isoformat()
+        await store.set_state(
+            PROVIDER_STATUS_KEY,
+            {
+                "aws": {"available": True, "reason": None, "instances": 2, "checked_at": checked},
+                "gcp": {
+                    "available": False,
+                    "reason": "credentials not found",
+                    "instances": 0,
+                    "checked_at": checked,
+                },
+            },
+        )
     finally:
         await store.close()
     config = tmp_path / "nephos.yaml"
@@ -107,7 +122,7 @@ async def test_status_json_has_health_scores_worst_first_instance_counts_and_the
     assert code == 1  # by the worst target, as before: db is degraded
     assert status["health"] == "degraded"
     scores = {p["provider"]: p for p in status["provider_scores"]}
-    assert [p["provider"] for p in status["provider_scores"]] == ["aws", "vultr"]
+    assert [p["provider"] for p in status["provider_scores"]] == ["aws", "vultr", "gcp"]
     # aws: api 1, db 0.5, app-1 1, app-2 0 -> 62.5, less 5 for the firing warning.
     assert scores["aws"]["score"] == 57.5
     assert scores["aws"]["health"] == "unhealthy"
@@ -118,8 +133,12 @@ async def test_status_json_has_health_scores_worst_first_instance_counts_and_the
         "unhealthy": 1,
         "unknown": 0,
     }
+    assert scores["aws"]["available"] is True
     assert scores["vultr"]["score"] == 100.0
     assert scores["vultr"]["instances"]["total"] == 0
+    assert scores["vultr"]["available"] is None  # not polled: checks only
+    assert (scores["gcp"]["score"], scores["gcp"]["health"]) == (None, "unknown")
+    assert scores["gcp"]["unavailable_reason"] == "credentials not found"
     assert status["score"]["score"] == 65.0  # (1 + 1 + 0.5 + 1 + 0) / 5 less 5
     assert status["etl"]["checkpoint"] == 5
     assert status["etl"]["events"] == 2  # the alert and the newer result
@@ -138,4 +157,5 @@ async def test_status_text_shows_the_scores_and_how_far_the_warehouse_is_behind(
     vultr = next(i for i, line in enumerate(lines) if line.startswith("vultr") and "100" in line)
     assert aws < vultr  # worst first
     assert "2: 1 ok, 1 down" in lines[aws]
+    assert "unavailable: credentials not found" in out
     assert "warehouse: 2 event(s) behind" in out

@@ -21,12 +21,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nephos.analytics.health import HealthReport, HealthScore, health_scores
+from nephos.analytics.health import HealthCounts, HealthReport, HealthScore, health_scores
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.config.types import Config
 from nephos.errors import StoreError
 from nephos.model import Alert, AlertState, CheckResult, Health, Instance, to_dict
+from nephos.providers.base import ProviderStatus as PollStatus
 from nephos.providers.inventory import ProviderHealth, provider_health
 from nephos.sentinel.output import format_latency, one_line, state_label
 from nephos.warehouse.etl_lag import EtlLag, read_lag
@@ -83,6 +84,8 @@ class FleetStatus:
     """Health scores from 0 to 100, per provider and overall."""
     etl_lag: EtlLag | None = None
     """How far the warehouse is behind the hot store; None when no ETL ever ran on it."""
+    polls: tuple[PollStatus, ...] = ()
+    """Whether each provider the sentinel polls answered last time (and why not)."""
 
     @property
     def health(self) -> Health:
@@ -90,13 +93,21 @@ class FleetStatus:
         return Health.worst([p.health for p in self.providers])
 
     def provider_scores(self) -> list[tuple[str, HealthScore, ProviderHealth | None]]:
-        """Each provider's score and instance counts, worst score first (unscored last)."""
-        if self.scores is None:
-            return []
+        """Each provider's score and instance counts, worst score first (unscored last).
+
+        A polled provider with nothing scored yet (unavailable from the start) is listed too.
+        """
+        scored = dict(self.scores.providers) if self.scores is not None else {}
+        for poll in self.polls:
+            scored.setdefault(poll.provider, HealthScore(None, Health.UNKNOWN, HealthCounts()))
         counts = provider_health(self.instances)
-        rows = [(name, score, counts.get(name)) for name, score in self.scores.providers.items()]
+        rows = [(name, score, counts.get(name)) for name, score in scored.items()]
         rows.sort(key=lambda r: (r[1].score is None, r[1].score or 0.0, r[0]))
         return rows
+
+    def poll_of(self, provider: str) -> PollStatus | None:
+        """The last poll status of ``provider``, if the sentinel polls it."""
+        return next((p for p in self.polls if p.provider == provider), None)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` document."""
@@ -107,7 +118,12 @@ class FleetStatus:
             "instances": len(self.instances),
             "score": self.scores.overall.to_dict() if self.scores is not None else None,
             "provider_scores": [
-                {"provider": name, **score.to_dict(), "instances": _instance_counts(counts)}
+                {
+                    "provider": name,
+                    **score.to_dict(),
+                    "instances": _instance_counts(counts),
+                    **_poll_dict(self.poll_of(name)),
+                }
                 for name, score, counts in self.provider_scores()
             ],
             "etl": self.etl_lag.to_dict() if self.etl_lag is not None else None,
@@ -134,6 +150,12 @@ def _instance_counts(counts: ProviderHealth | None) -> dict[str, int]:
     }
 
 
+def _poll_dict(poll: PollStatus | None) -> dict[str, Any]:
+    if poll is None:
+        return {"available": None, "unavailable_reason": None}
+    return {"available": poll.available, "unavailable_reason": poll.reason}
+
+
 def build_status(
     results: list[CheckResult],
     alerts: list[Alert],
@@ -141,6 +163,7 @@ def build_status(
     instances: list[Instance] | None = None,
     hub_url: str | None = None,
     etl_lag: EtlLag | None = None,
+    polls: list[PollStatus] | None = None,
 ) -> FleetStatus:
     """Group ``results`` by provider, attach open ``alerts`` by target, sort worst first, and
     score the fleet."""
@@ -166,6 +189,7 @@ def build_status(
         instances=tuple(instances or ()),
         scores=health_scores(results, instances or (), alerts),
         etl_lag=etl_lag,
+        polls=tuple(polls or ()),
     )
 
 
@@ -175,6 +199,7 @@ async def read_status(config: Config) -> FleetStatus:
     Raises:
         StoreError: the store cannot be opened or read (exit 4).
     """
+    from nephos.sentinel.instances import read_provider_statuses
     from nephos.store import open_hot_store
     from nephos.stream.hub import dial_url
 
@@ -185,10 +210,13 @@ async def read_status(config: Config) -> FleetStatus:
         alerts = await store.alerts(states=[AlertState.FIRING, AlertState.ACKNOWLEDGED])
         instances = await store.instances()
         etl_lag = await read_lag(store, SystemClock().now())
+        polls = await read_provider_statuses(store)
     finally:
         await store.close()
     hub_url = dial_url(config.hub.listen)
-    return build_status(results, alerts, instances=instances, hub_url=hub_url, etl_lag=etl_lag)
+    return build_status(
+        results, alerts, instances=instances, hub_url=hub_url, etl_lag=etl_lag, polls=polls
+    )
 
 
 def require_store(config: Config) -> None:
@@ -207,7 +235,7 @@ def require_store(config: Config) -> None:
 
 def render(status: FleetStatus, console: Console) -> None:
     """Print ``status`` as one table, providers as sections."""
-    if not status.providers and not status.instances:
+    if not status.providers and not status.instances and not status.polls:
         console.print("no results yet: run `nephos sentinel run` first")
         return
     label = state_label(status.health)
@@ -259,6 +287,7 @@ def render_scores(status: FleetStatus, console: Console) -> None:
     table = Table(box=None, pad_edge=False, show_edge=False)
     for column in ("provider", "score", "state", "instances", "firing alerts"):
         table.add_column(column, no_wrap=True)
+    table.add_column("polled", overflow="fold")
     for name, score, counts in rows:
         label = state_label(score.health)
         c = score.counts
@@ -282,8 +311,17 @@ def render_scores(status: FleetStatus, console: Console) -> None:
             f"[{label.style}]{label}[/{label.style}]",
             instances,
             str(firing),
+            _poll_text(status.poll_of(name)),
         )
     console.print(table)
+
+
+def _poll_text(poll: PollStatus | None) -> str:
+    if poll is None:
+        return "-"
+    if poll.available:
+        return "ok"
+    return escape(one_line(f"unavailable: {poll.reason or 'no answer'}", 80))
 
 
 def register(app: typer.Typer) -> None:
