@@ -7,15 +7,13 @@ unknown id is a UsageError, which the CLI's one error path prints as one line (e
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from nephos.cli.common import opened_hot_store
+from nephos.cli.common import opened_hot_store, print_json
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.model import Alert, AlertState, to_dict
@@ -111,10 +109,6 @@ def _table(alerts: list[Alert]) -> None:
         console.print("no alerts")
 
 
-def _emit_json(value: object) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
-
-
 @alerts_app.callback()
 def _default(ctx: typer.Context, config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """The alert book: list, acknowledge and resolve alerts (``nephos alerts`` lists them)."""
@@ -148,7 +142,7 @@ def list_alerts(
 
     alerts = _with_store(config, work)
     if as_json:
-        _emit_json([to_dict(a) for a in alerts])
+        print_json([to_dict(a) for a in alerts])
     else:
         _table(alerts)
 
@@ -159,7 +153,7 @@ def _change(config: str | None, as_json: bool, alert_id: str, action: str) -> No
 
     alert = _with_book(config, work)
     if as_json:
-        _emit_json(to_dict(alert))
+        print_json(to_dict(alert))
     else:
         typer.echo(f"{alert.id} is {alert.state.value}: {alert.title}")
 

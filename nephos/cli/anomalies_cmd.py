@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nephos.cli.common import duration_flag, opened_warehouse, require_warehouse
+from nephos.cli.common import duration_flag, opened_warehouse, print_json, require_warehouse
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.errors import UsageError
@@ -113,7 +113,7 @@ def anomalies(
 
     found = asyncio.run(main())
     if as_json:
-        sys.stdout.write(json.dumps(_rows(found), indent=2, ensure_ascii=False) + "\n")
+        print_json(_rows(found))
     else:
         _table(found)
 

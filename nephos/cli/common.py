@@ -6,6 +6,8 @@ The ``--config/-c`` option lives with the config commands (``config_cmd``).
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -34,6 +36,7 @@ __all__ = [
     "hub_url_flag",
     "opened_hot_store",
     "opened_warehouse",
+    "print_json",
     "require_warehouse",
     "table_console",
     "warehouse_exists",
@@ -189,6 +192,14 @@ def require_warehouse(config: Config) -> None:
     if not warehouse_exists(config):
         where = config.storage.warehouse.path
         raise WarehouseError(f"no warehouse at {where} yet: `nephos etl run` fills it")
+
+
+def print_json(document: object) -> None:
+    """Print ``document`` as indented JSON on stdout; text stays as written (no ``\\u`` escapes).
+
+    Plain ``sys.stdout``, not Rich: Rich would wrap long lines and highlight the JSON.
+    """
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
 def table_console() -> Console:

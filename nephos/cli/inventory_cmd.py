@@ -7,8 +7,6 @@ with its reason; the exit code is 4 only when every configured provider is unava
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -16,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nephos.cli.common import table_console
+from nephos.cli.common import print_json, table_console
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.config.types import Config
@@ -215,7 +213,7 @@ def register(app: typer.Typer) -> None:
         only = tuple(dict.fromkeys(p.lower() for p in provider or ()))
         result = asyncio.run(read_inventory(cfg, only=only, timeout=timeout))
         if json_out:
-            sys.stdout.write(json.dumps(inventory_document(result), indent=2) + "\n")
+            print_json(inventory_document(result))
         else:
             render(result, table_console())
         if result.all_unavailable:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,6 +21,7 @@ from nephos.cli.common import (
     duration_flag,
     opened_hot_store,
     opened_warehouse,
+    print_json,
     require_warehouse,
     table_console,
     warehouse_exists,
@@ -164,8 +163,7 @@ def register(app: typer.Typer) -> None:
         read = _from_warehouse if use_warehouse else _from_store
         forecasts = asyncio.run(read(cfg, now=now, horizon=ahead, window=history))
         if json_out:
-            document = to_json(forecasts, now=now, horizon=ahead, window=history)
-            sys.stdout.write(json.dumps(document, indent=2) + "\n")
+            print_json(to_json(forecasts, now=now, horizon=ahead, window=history))
         else:
             render(forecasts, table_console(), horizon=ahead)
         return 0
