@@ -3,6 +3,7 @@ a real SQLite store, the real alert book; a manual clock where time matters."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -21,12 +22,17 @@ from nephos.model import (
     AlertState,
     CheckKind,
     EventKind,
+    Instance,
     InstanceState,
+    MaintenanceWindow,
     MetricPoint,
+    Severity,
     Target,
 )
+from nephos.notify.dispatch import Dispatcher
 from nephos.providers import provider_class
 from nephos.providers.inventory import provider_health
+from nephos.sentinel.alerts import AlertBook
 from nephos.sentinel.instances import read_provider_statuses
 from nephos.sentinel.runner import Sentinel
 from nephos.sim.clouds import CloudFleet, CloudInstance, CloudSim, Fault
@@ -346,3 +352,87 @@ async def test_a_target_on_a_stopped_instance_is_suppressed_by_it_and_released_o
     assert released.notify_count == 1  # announced late, now that it is its own failure
     resolved_root = await store.get_alert(root.id)
     assert resolved_root is not None and resolved_root.state is AlertState.RESOLVED
+
+
+async def test_while_running_the_sentinel_polls_providers_in_the_background(
+    tmp_path: Path, sim: CloudSim, store: HotStore
+) -> None:
+    arrived = asyncio.Event()
+    config = Config(
+        storage=StorageConfig(hot=HotStoreConfig(path=str(tmp_path / "hot.db"))),
+        providers=_providers(sim),
+    )
+    sentinel = Sentinel(config, store=store, clock=SystemClock())
+    sentinel.instances.on_metrics = lambda points: arrived.set()
+    task = asyncio.create_task(sentinel.run())
+    try:
+        await asyncio.wait_for(arrived.wait(), 10)
+    finally:
+        sentinel.stop()
+        await asyncio.wait_for(task, 10)
+    assert {i.provider for i in await store.instances()} == {"vultr", "gcp", "azure"}
+
+
+# ---------------------------------------------------------------------------- the alert book
+
+
+def _machine(state: InstanceState, signal: str | None = None) -> Instance:
+    return Instance(
+        provider="aws",
+        id="i-0abc",
+        name="db-1",
+        state=state,
+        region="us-east-1",
+        health_signal=signal,
+    )
+
+
+def _book(store: HotStore, clock: ManualClock, **settings: Any) -> AlertBook:
+    dispatcher = Dispatcher({}, clock=clock)
+    return AlertBook(store, dispatcher, clock=clock, settings=SentinelConfig(**settings))
+
+
+async def test_an_impaired_health_signal_opens_an_alert_even_on_first_sight(
+    store: HotStore, clock: ManualClock
+) -> None:
+    book = _book(store, clock)
+    alert = await book.observe_instance(_machine(InstanceState.RUNNING, "impaired"), None)
+    assert alert is not None
+    assert alert.title == "instance db-1 is impaired (health signal impaired)"
+    restated = await book.observe_instance(_machine(InstanceState.STOPPED), None)
+    assert restated is not None and restated.id == alert.id  # the same outage, new words
+    assert restated.title == "instance db-1 is stopped"
+    assert restated.notify_count == 1  # a new word for the same outage, not a new page
+
+
+async def test_an_instance_first_seen_stopped_is_not_news(
+    store: HotStore, clock: ManualClock
+) -> None:
+    book = _book(store, clock)
+    assert await book.observe_instance(_machine(InstanceState.STOPPED), None) is None
+    assert (
+        await book.observe_instance(_machine(InstanceState.ERROR), _machine(InstanceState.STOPPED))
+        is None
+    )  # still down: a change of words needs an alert to change
+    failed = await book.observe_instance(_machine(InstanceState.ERROR), None)
+    assert failed is not None and failed.severity is Severity.CRITICAL
+
+
+async def test_an_instance_alert_survives_a_restart_and_is_muted_in_maintenance(
+    store: HotStore, clock: ManualClock
+) -> None:
+    window = MaintenanceWindow(start="08:30", duration=timedelta(hours=1))
+    first = _book(store, clock, maintenance=(window,))
+    running, stopped = _machine(InstanceState.RUNNING), _machine(InstanceState.STOPPED)
+    opened = await first.observe_instance(stopped, running)
+    assert opened is not None and opened.notify_count == 0
+    assert opened.facts["muted"][0]["reason"] == "maintenance"
+
+    clock.advance(timedelta(hours=2))
+    restarted = _book(store, clock)
+    await restarted.load()
+    assert restarted.instance_alert(stopped) == opened
+    assert await restarted.observe_instance(stopped, None) is None  # no second alert
+    resolved = await restarted.observe_instance(running, stopped)
+    assert resolved is not None and resolved.state is AlertState.RESOLVED
+    assert resolved.notify_count == 0  # never announced, so no recovery message either
