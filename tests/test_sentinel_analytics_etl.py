@@ -124,6 +124,7 @@ async def test_the_etl_runs_inside_the_sentinel_and_the_warehouse_gets_every_eve
         sentinel.stop()
         await asyncio.wait_for(task, 30)
     assert 'nephos_etl_lag_events{consumer="etl"} 0.0' in exposition
+    assert "nephos_anomaly_series " in exposition  # the analytics' gauges are there too
     assert mirrored is not None
     warehouse = DuckDBWarehouse(str(warehouse_path))
     await warehouse.open()

@@ -46,6 +46,7 @@ from nephos.model import (
 )
 from nephos.notify.dispatch import Dispatcher
 from nephos.sentinel.analytics_alerts import AnalyticsAlerts
+from nephos.sentinel.analytics_metrics import AnalyticsMetrics
 from nephos.store.base import HotStore
 from nephos.warehouse.base import Warehouse
 from nephos.warehouse.etl import Etl
@@ -104,6 +105,11 @@ class SentinelAnalytics:
         settings = config().analytics
         self.bank = DetectorBank(max_series=settings.max_series) if settings.anomalies else None
         """The online detectors, one per series (None with ``analytics.anomalies: false``)."""
+        self._metrics = (
+            AnalyticsMetrics(registry, lambda: len(self.bank) if self.bank is not None else 0)
+            if registry is not None
+            else None
+        )
         self.etl: Etl | None = None
         """The ETL while one runs in this sentinel."""
         self._warehouse: Warehouse | None = None
@@ -229,6 +235,8 @@ class SentinelAnalytics:
             if len(self._verdicts) >= _MAX_VERDICTS:
                 self._verdicts.popleft()
                 self.dropped_verdicts += 1
+                if self._metrics is not None:
+                    self._metrics.dropped()
             self._verdicts.append((SeriesKey.of(point), verdict))
 
     async def _warm(self) -> None:
@@ -290,6 +298,9 @@ class SentinelAnalytics:
         """Tell the sentinel about alerts just written: its observer, its hub, the ETL."""
         if not alerts:
             return
+        if self._metrics is not None:
+            for alert in alerts:
+                self._metrics.alert(alert)
         if self._on_alert is not None:
             for alert in alerts:
                 self._on_alert(alert)
@@ -358,6 +369,8 @@ class SentinelAnalytics:
         await self._store.set_state(FORECAST_STATE_KEY, {"at": at, "forecasts": len(forecasts)})
         log.info("forecasts: %d series on course, %d alert write(s)", len(forecasts), len(written))
         self.forecast_runs += 1
+        if self._metrics is not None:
+            self._metrics.forecast_run(now, len(forecasts))
         self._forecasted.set()
         self._forecasted = asyncio.Event()
         return written
