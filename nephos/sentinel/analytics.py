@@ -47,6 +47,7 @@ from nephos.model import (
 from nephos.notify.dispatch import Dispatcher
 from nephos.sentinel.analytics_alerts import AnalyticsAlerts
 from nephos.sentinel.analytics_metrics import AnalyticsMetrics
+from nephos.sentinel.services import in_background
 from nephos.store.base import HotStore
 from nephos.warehouse.base import Warehouse
 from nephos.warehouse.etl import Etl
@@ -178,20 +179,10 @@ class SentinelAnalytics:
                 await self._warm()
             except StoreError as exc:
                 log.warning("anomaly detectors start cold (history not read): %s", exc)
-            self._background(stack, self._detect())
-            self._background(stack, self._silence())
+            in_background(stack, self._detect())
+            in_background(stack, self._silence())
         if config.analytics.forecasts:
-            self._background(stack, self._forecast_loop())
-
-    def _background(self, stack: contextlib.AsyncExitStack, work: Any) -> None:
-        task = asyncio.create_task(work)
-
-        async def cancel() -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-        stack.push_async_callback(cancel)
+            in_background(stack, self._forecast_loop())
 
     async def _start_etl(self, stack: contextlib.AsyncExitStack, config: Config) -> None:
         from nephos.warehouse import open_warehouse
@@ -212,8 +203,7 @@ class SentinelAnalytics:
             try:
                 await asyncio.wait_for(task, _ETL_STOP_SECONDS)
             except TimeoutError:
-                log.warning("ETL did not stop in %.0fs; the rest loads on the next start",
-                            _ETL_STOP_SECONDS)  # fmt: skip
+                log.warning("ETL did not stop in time; the rest loads on the next start")
             finally:
                 with contextlib.suppress(WarehouseError):
                     await warehouse.close()
