@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from nephos.cli.common import opened_hot_store, print_json
+from nephos.cli.common import alert_label, opened_hot_store, print_json
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.model import Alert, AlertState, to_dict
@@ -33,12 +33,6 @@ alerts_app = typer.Typer(
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-_STATE_LOOK = {
-    AlertState.FIRING: ("✕ firing", "bold red"),
-    AlertState.ACKNOWLEDGED: ("◆ acknowledged", "yellow"),
-    AlertState.RESOLVED: ("● resolved", "green"),
-}
 
 
 def _with_store(config_path: str | None, work: Callable[[HotStore], Awaitable[T]]) -> T:
@@ -90,12 +84,12 @@ def _table(alerts: list[Alert]) -> None:
     for column in ("ID", "STATE", "SEVERITY", "TARGET", "TITLE", "AGE", "NOTIFIED"):
         table.add_column(column, no_wrap=column != "TITLE")
     for alert in alerts:
-        word, style = _STATE_LOOK[alert.state]
+        label = alert_label(alert.state)
         flags = " ~flapping" if alert.flapping else ""
         flags += f" (under {alert.suppressed_by})" if alert.suppressed_by else ""
         table.add_row(
             escape(alert.id),
-            f"[{style}]{word}[/]",
+            f"[{label.style}]{label}[/]",
             alert.severity.value,
             escape(alert.target),
             escape(alert.title) + escape(flags),

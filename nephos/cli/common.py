@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 import typer
 
 from nephos.errors import ConfigError, UsageError, WarehouseError
+from nephos.model import AlertState
+from nephos.sentinel.output import StateLabel
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,6 +33,7 @@ __all__ = [
     "MetricsPortOption",
     "TokenOption",
     "VerboseOption",
+    "alert_label",
     "duration_flag",
     "hub_address",
     "hub_url_flag",
@@ -64,6 +67,21 @@ TokenOption = Annotated[
     ),
 ]
 """``--token``: the bearer token for a hub (``tail``, ``watch``)."""
+
+_ALERT_LABELS = {
+    AlertState.FIRING: StateLabel("✕", "firing", "bold red"),
+    AlertState.ACKNOWLEDGED: StateLabel("◆", "acknowledged", "yellow"),
+    AlertState.RESOLVED: StateLabel("●", "resolved", "green"),
+}
+
+
+def alert_label(state: AlertState) -> StateLabel:
+    """How an alert's state reads (``✕ firing``): a glyph and a word, never colour alone.
+
+    The health labels are :func:`nephos.sentinel.output.state_label`.
+    """
+    return _ALERT_LABELS[state]
+
 
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")]
 """``--verbose/-v``: log at INFO instead of WARNING."""

@@ -28,6 +28,7 @@ from nephos.providers.inventory import (
     instance_health,
     provider_health,
 )
+from nephos.sentinel.output import state_label
 
 __all__ = ["inventory_document", "read_inventory", "register", "render"]
 
@@ -43,12 +44,6 @@ _STATE_LOOK = {
     InstanceState.TERMINATING: ("○", "dim"),
     InstanceState.TERMINATED: ("○", "dim"),
     InstanceState.UNKNOWN: ("?", "magenta"),
-}
-_HEALTH_LOOK = {
-    Health.HEALTHY: ("●", "green"),
-    Health.DEGRADED: ("▲", "yellow"),
-    Health.UNHEALTHY: ("✕", "red"),
-    Health.UNKNOWN: ("?", "magenta"),
 }
 
 
@@ -180,11 +175,11 @@ def _health_table(inventory: Inventory) -> Table:
             table.add_row(escape(status.provider), _styled("✕", "unavailable", "red"), reason)
             continue
         tally = tallies.get(status.provider, ProviderHealth(status.provider))
-        glyph, style = _HEALTH_LOOK[tally.health]
+        label = state_label(tally.health)
         share = "" if tally.percent is None else f" ({tally.percent:.0f}%)"
         table.add_row(
             escape(status.provider),
-            _styled(glyph, tally.health.value, style),
+            _styled(label.glyph, tally.health.value, label.style),
             f"{tally.healthy}/{tally.total} healthy{share}",
         )
     return table

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nephos.cli.common import TokenOption, hub_address, opened_hot_store
+from nephos.cli.common import TokenOption, alert_label, hub_address, opened_hot_store
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.errors import StoreError
-from nephos.model import Alert, CheckResult, EventKind, Health, Instance, MetricPoint
+from nephos.model import Alert, CheckResult, EventKind, Instance, MetricPoint
+from nephos.sentinel.output import state_label
 
 if TYPE_CHECKING:
     from nephos.config.types import Config, HubConfig
@@ -31,13 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["format_message", "register"]
 
-_HEALTH_LOOK = {
-    Health.HEALTHY: "● ok",
-    Health.DEGRADED: "▲ degraded",
-    Health.UNHEALTHY: "✕ down",
-    Health.UNKNOWN: "? unknown",
-}
-_ALERT_LOOK = {"firing": "✕ firing", "acknowledged": "◆ acknowledged", "resolved": "● resolved"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -232,11 +226,11 @@ def _describe(record: CheckResult | Alert | Instance | MetricPoint) -> str:
     if isinstance(record, CheckResult):
         why = f"  {_clean(record.reason or record.error or '')}".rstrip()
         return (
-            f"{_HEALTH_LOOK[record.health]:<11} {_clean(record.target):<24} "
+            f"{state_label(record.health)!s:<11} {_clean(record.target):<24} "
             f"{record.latency_ms:>7.0f} ms{why}"
         )
     if isinstance(record, Alert):
-        look = _ALERT_LOOK.get(record.state.value, record.state.value)
+        look = str(alert_label(record.state))
         return f"{look:<15} {_clean(record.target):<24} {_clean(record.title)}"
     if isinstance(record, Instance):
         where = "/".join(_clean(p) for p in (record.provider, record.region or "") if p)
