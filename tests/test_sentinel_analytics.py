@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import random
 from collections.abc import AsyncIterator
@@ -267,3 +268,39 @@ async def test_points_posted_to_a_hub_in_another_process_raise_one_anomaly_alert
     assert [(a.target, a.state, a.facts["metric"]) for a in alerts] == [
         ("edge-1", AlertState.FIRING, "net_in")
     ]
+
+
+async def test_an_anomaly_alert_left_open_by_a_restart_resolves_once_history_shows_it_ended(
+    tmp_path: Path, store: SqliteHotStore, clock: ManualClock, hook: HttpSim
+) -> None:
+    rng = random.Random(5)
+    config = _config(tmp_path, hook, forecasts=False)
+    start = clock.now() - DAY
+    await store.put_metrics(
+        [_cpu(start + i * STEP, 20 + rng.uniform(-2, 2)) for i in range(DAY // STEP)]
+    )
+    async with _running(config, store, clock) as (service, _):
+        for value in (95, 96, 94):
+            clock.advance(STEP)
+            await store.put_metrics([_cpu(clock.now(), value)])
+            service.notify()
+            await service.settled()
+    [opened] = await _anomaly_alerts(store)
+    # The sentinel is down while the incident ends.
+    for _ in range(6):
+        clock.advance(STEP)
+        await store.put_metrics([_cpu(clock.now(), 20 + rng.uniform(-2, 2))])
+    silent = dataclasses.replace(
+        opened,
+        id="al-silent",
+        dedup_key="vm-9|anomaly|cpu_utilization",
+        target="vm-9",
+        facts={**opened.facts, "kind": "missing_data"},
+        version=0,
+    )
+    await store.put_alert(silent)  # a series with no history at all: nothing says it ended
+    async with _running(config, store, clock):
+        pass
+    after = {a.id: a.state for a in await _anomaly_alerts(store)}
+    assert opened.state is AlertState.FIRING
+    assert after == {opened.id: AlertState.RESOLVED, "al-silent": AlertState.FIRING}

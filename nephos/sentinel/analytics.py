@@ -239,6 +239,13 @@ class SentinelAnalytics:
         for start in range(0, len(history), 5000):
             self.bank.warm(history[start : start + 5000])
             await asyncio.sleep(0)  # let the checks run between chunks
+        warmed = {SeriesKey.of(p) for p in history}
+        bank = self.bank
+
+        def calm(series: SeriesKey) -> bool:
+            return series in warmed and not bank.detector(series).in_episode
+
+        self._announce(await self.alerts.close_stale_anomalies(calm))
         if history:
             log.info(
                 "anomaly detectors warmed on %d points, %d series", len(history), len(self.bank)

@@ -26,7 +26,7 @@ from nephos.clock import Clock
 from nephos.config.types import Config
 from nephos.model import Alert, AlertSource, AlertState
 from nephos.notify.dispatch import Dispatcher
-from nephos.sentinel.alert_ledger import AlertLedger, Step, emit
+from nephos.sentinel.alert_ledger import AlertLedger, Step, close, emit
 from nephos.sentinel.maintenance import in_maintenance
 from nephos.store.base import HotStore
 
@@ -113,6 +113,41 @@ class AnalyticsAlerts:
             return self._resolved(current, done)
 
         return await self._ledger().update(open_alert, resolve)
+
+    async def close_stale_anomalies(self, calm: Callable[[SeriesKey], bool]) -> list[Alert]:
+        """Resolve open anomaly alerts whose series is back to normal (after a restart).
+
+        A detector rebuilt from history sees an episode end without a verdict, so an alert
+        opened before a restart would otherwise stay open for good.
+
+        Args:
+            calm: whether a series has history and no open episode in its rebuilt detector.
+
+        Returns:
+            The alerts resolved.
+
+        Raises:
+            StoreError: the store could not be read or written.
+        """
+        ledger = self._ledger()
+        done: list[Alert] = []
+        for alert in await self._store.alerts(states=_OPEN, limit=100_000):
+            if alert.source is not AlertSource.ANOMALY:
+                continue
+            facts = alert.facts
+            series = SeriesKey(
+                alert.target, str(facts.get("metric", "")), str(facts.get("unit", "")),
+                alert.provider,
+            )  # fmt: skip
+            if not calm(series):
+                continue
+            message = f"{series.label} is back to normal (seen when the sentinel restarted)"
+            now, muted = self._clock.now(), self._muted(alert.target)
+            change = functools.partial(close, now=now, message=message, muted=muted)
+            resolved = await ledger.update(alert, change)
+            if resolved is not None:
+                done.append(resolved)
+        return done
 
     async def forecasts(self, forecasts: Sequence[Forecast]) -> list[Alert]:
         """Bring the open forecast alerts in line with one forecast run.
