@@ -1,11 +1,14 @@
-"""Event-loop lag of ``nephos watch`` under load: 5,000 rows and 200 events/s.
+"""Event-loop lag of ``nephos watch`` under load: 5,000 rows, 300 instances, 200 events/s.
 
-A headless WatchApp (``App.run_test``) reads a MockTransport that holds a 5,000-target
-snapshot; a publisher then sends check results (and now and then an alert) at a steady rate
-while a heartbeat measures how late a 10 ms timer fires. Lateness is the lag an operator
-would feel as jank; the goal is p95 under 100 ms. Prints its figures; asserts nothing.
+A headless WatchApp (``App.run_test``) reads a MockTransport that holds a 5,000-target,
+300-instance snapshot; a publisher then sends check results (and now and then an alert) and
+CPU and memory metric points (``--metrics``: their share of the events) at a steady rate while
+a heartbeat measures how late a 10 ms timer fires. ``--view instances`` measures with the
+instances view on screen. Lateness is the lag an operator would feel as jank; the goal is p95
+under 100 ms. Prints its figures; asserts nothing.
 
-    .venv/bin/python bench/tui_load.py [--rows 5000] [--rate 200] [--seconds 20]
+    .venv/bin/python bench/tui_load.py [--rows 5000] [--instances 300] [--rate 200]
+        [--metrics 0.5] [--seconds 20] [--view targets|instances]
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ import time
 from dataclasses import replace
 
 from nephos.clock import SystemClock
-from nephos.model import AlertState, EventKind, Health, to_dict
+from nephos.model import AlertState, EventKind, Health, Instance, InstanceState, to_dict
 from nephos.stream.mock import MockTransport
 from nephos.tui.app import WatchApp
-from nephos.tui.sample import sample_alert, sample_snapshot
+from nephos.tui.sample import sample_alert, sample_metric, sample_snapshot
 
 _HEALTH = [Health.HEALTHY] * 17 + [Health.DEGRADED, Health.UNHEALTHY, Health.UNKNOWN]
 
@@ -47,7 +50,9 @@ async def _heartbeat(samples: list[float], stop: asyncio.Event, period: float = 
 async def _publish(
     transport: MockTransport,
     snapshot_results: list[object],
+    instances: list[Instance],
     rate: float,
+    metric_share: float,
     seconds: float,
     clock: SystemClock,
 ) -> int:
@@ -60,6 +65,13 @@ async def _publish(
     while (elapsed := loop.time() - start) < seconds:
         due = int(elapsed * rate) - sent
         for _ in range(max(0, due)):
+            if instances and rng.random() < metric_share:
+                instance = rng.choice(instances)
+                metric = rng.choice(("cpu_percent", "mem_percent"))
+                point = sample_metric(instance, metric, clock.now(), round(rng.uniform(1, 99), 1))
+                transport.publish(EventKind.METRIC, to_dict(point))
+                sent += 1
+                continue
             base = rng.choice(snapshot_results)
             if rng.random() < 0.01:
                 alert = sample_alert(
@@ -87,10 +99,19 @@ async def _publish(
     return sent
 
 
-async def run(rows: int, rate: float, seconds: float) -> dict[str, float]:
+async def run(
+    rows: int,
+    rate: float,
+    seconds: float,
+    *,
+    instances: int = 300,
+    metric_share: float = 0.5,
+    view: str = "targets",
+) -> dict[str, float]:
     """Run the load and return its figures."""
     clock = SystemClock()
-    snapshot = sample_snapshot(rows, clock.now())
+    snapshot = sample_snapshot(rows, clock.now(), instances=instances)
+    running = [i for i in snapshot.instances if i.state is InstanceState.RUNNING]
     transport = MockTransport(snapshot=snapshot, clock=clock)
     app = WatchApp(url="ws://bench/", transport=transport, clock=clock)
     figures: dict[str, float] = {}
@@ -99,12 +120,16 @@ async def run(rows: int, rate: float, seconds: float) -> dict[str, float]:
         while app.targets.row_count < rows:
             await pilot.pause(0.05)
         figures["first_draw_s"] = time.perf_counter() - began
+        if view == "instances":
+            await pilot.press("i")
         frames_before, applied_before = app.frames, app.fleet.applied
 
         samples: list[float] = []
         stop = asyncio.Event()
         beat = asyncio.create_task(_heartbeat(samples, stop))
-        sent = await _publish(transport, list(snapshot.results), rate, seconds, clock)
+        sent = await _publish(
+            transport, list(snapshot.results), running, rate, metric_share, seconds, clock
+        )
         # Let the app drain what is in flight, then stop measuring.
         drained = time.perf_counter()
         while app.fleet.seq < transport.latest_seq and time.perf_counter() - drained < 5:
@@ -132,12 +157,29 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=200.0, help="events per second")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--instances", type=int, default=300)
+    parser.add_argument(
+        "--metrics", type=float, default=0.5, help="share of the events that are metric points"
+    )
+    parser.add_argument("--view", choices=("targets", "instances"), default="targets")
     args = parser.parse_args()
-    figures = asyncio.run(run(args.rows, args.rate, args.seconds))
+    figures = asyncio.run(
+        run(
+            args.rows,
+            args.rate,
+            args.seconds,
+            instances=args.instances,
+            metric_share=args.metrics,
+            view=args.view,
+        )
+    )
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
-    print(f"load: {args.rows} rows, {args.rate:.0f} events/s for {args.seconds:.0f} s")
+    print(
+        f"load: {args.rows} rows, {args.instances} instances, {args.rate:.0f} events/s "
+        f"({args.metrics:.0%} metric points) for {args.seconds:.0f} s, {args.view} on screen"
+    )
     print(f"first draw of the snapshot: {figures['first_draw_s']:.2f} s")
     print(
         f"events: {figures['events']:.0f} published, {figures['ingested']:.0f} ingested, "
