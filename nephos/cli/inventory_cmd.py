@@ -28,7 +28,7 @@ from nephos.providers.inventory import (
     instance_health,
     provider_health,
 )
-from nephos.sentinel.output import state_label
+from nephos.sentinel.output import one_line, state_label
 
 __all__ = ["inventory_document", "read_inventory", "register", "render"]
 
@@ -103,14 +103,9 @@ def inventory_document(inventory: Inventory) -> dict[str, Any]:
     }
 
 
-def _flat(text: str, limit: int = 120) -> str:
-    """Text from a monitored system on one line: a newline in a tag could forge a row."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
 def _cell(text: str | None) -> str:
-    return escape(_flat(text)) if text else ""
+    # On one line: a newline in a tag from a monitored system could forge a row.
+    return escape(one_line(text, 120)) if text else ""
 
 
 def _styled(glyph: str, word: str, style: str) -> str:
@@ -215,5 +210,5 @@ def register(app: typer.Typer) -> None:
             reasons = "; ".join(s.reason or s.provider for s in result.statuses)
             if json_out:
                 return BackendError.exit_code
-            raise BackendError(f"no provider answered: {_flat(reasons, 400)}")
+            raise BackendError(f"no provider answered: {one_line(reasons, 400)}")
         return 0
