@@ -1,7 +1,9 @@
-"""What several commands share: flag parsers that turn bad values into one-line usage errors,
-the options that mean the same everywhere, and the console for tables.
+"""What several commands share, so that the same thing reads and fails the same way everywhere.
 
-The ``--config/-c`` option lives with the config commands (``config_cmd``).
+Flag checks that turn a bad value into a one-line usage error (durations, hub URLs); options
+that mean the same in every command (``--metrics-port``, ``--token``, ``--verbose``); where
+``tail`` and ``watch`` connect; the hot store and warehouse opened for a block; state labels,
+JSON output and the console for tables. The ``--config/-c`` option lives in ``config_cmd``.
 """
 
 from __future__ import annotations
