@@ -130,12 +130,22 @@ def _until(text: str | None) -> datetime:
 
 
 def _write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (readers never see half a report).
+
+    Raises:
+        UsageError: the path is a directory, or its folder cannot be made or written.
+    """
     path = path.expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(temporary, path)  # readers never see half a report
+    if path.is_dir():
+        raise UsageError(f"--output: {path} is a directory; name a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise UsageError(f"--output: cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def register(app: typer.Typer) -> None:
