@@ -4,7 +4,7 @@ Every command runs as a real ``python -m nephos`` process (HOME and the working 
 a temporary folder) with bad flags, bad values, missing or broken files and broken configs. It
 must exit with the documented code (3 usage or configuration, 4 a backend unreachable) and say
 so in one line on stderr, or in click's usage block for a command-line syntax error. The
-processes run in parallel, once per session, and each case is a test of its own.
+processes run in parallel, once per module, and each case is a test of its own.
 """
 
 from __future__ import annotations
