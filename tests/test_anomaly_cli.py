@@ -115,3 +115,12 @@ def test_score_json_is_one_array_with_a_score_per_row_and_matches_the_csv(
     assert as_json[0]["timestamp"] == "2023-11-14T22:13:20Z"
     assert [r["value"] for r in as_json[:2]] == [10.0, 11.0]
     assert [f"{r['anomaly_score']:.4f}" for r in as_json] == [r.split(",")[2] for r in as_csv]
+
+
+def test_json_before_score_applies_to_score(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "cpu.csv"
+    data.write_text("timestamp,value\n" + "".join(f"{60 * i},{i % 3}\n" for i in range(5)))
+    assert run_cli(["anomalies", "--json", "score", str(data)]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 5

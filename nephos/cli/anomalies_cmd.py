@@ -99,6 +99,7 @@ def anomalies(
 ) -> None:
     """Anomaly episodes found in the warehouse (``score`` scores a CSV instead)."""
     if ctx.invoked_subcommand is not None:
+        ctx.obj = {"json": as_json}  # `nephos anomalies --json score F` means score --json
         return
     from nephos.analytics.anomaly_batch import detect_batch
 
@@ -134,6 +135,7 @@ def _write_json(scored: Iterable[tuple[CsvPoint, float]], out: IO[str]) -> int:
 
 @anomalies_app.command("score")
 def score(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(metavar="FILE.csv", help="A timestamp,value CSV.")],
     output: Annotated[
         Path | None,
@@ -157,7 +159,8 @@ def score(
     points = read_points(file)
     series = SeriesKey("csv", metric or file.stem, unit)
     scored = score_points(points, series)
-    write = _write_json if as_json else write_scores
+    parent = ctx.obj if isinstance(ctx.obj, dict) else {}
+    write = _write_json if as_json or parent.get("json") else write_scores
     if output is None:
         write(scored, sys.stdout)
         return
