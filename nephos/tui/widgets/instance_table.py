@@ -40,10 +40,11 @@ INSTANCE_COLUMNS: tuple[tuple[InstanceColumn, str, int, int], ...] = (
     (InstanceColumn.MEM, "mem", 14, 8),
     (InstanceColumn.HEALTH, "health", 10, 5),
 )
-"""Column key, heading, and width on wide and on narrow (under 100 cells) terminals."""
+"""Column key, heading, and width on wide and on narrow terminals (under about 120 cells)."""
 
-_COMPACT_BELOW = 100
 _NAME_MIN = 12
+_NAME_WIDE = 16  # the other columns grow only while the name keeps this width
+_GROW_ORDER = (0, 5, 6, 3, 2, 4, 7)  # state, cpu, mem, region, provider, size, health
 _CPU, _MEM = 5, 6  # column indices
 
 _Signature = tuple[tuple[str, str], ...]
@@ -109,10 +110,7 @@ class InstanceTable(DataTable[Text]):
     def on_resize(self, event: events.Resize) -> None:
         if not self.columns:
             return
-        compact = event.size.width < _COMPACT_BELOW
-        widths = [narrow if compact else wide for _, _, wide, narrow in INSTANCE_COLUMNS]
-        fixed = sum(widths) + 2 * self.cell_padding * len(INSTANCE_COLUMNS)
-        widths[1] = max(_NAME_MIN, event.size.width - fixed - 4)  # border and scrollbar
+        widths = self._fit(event.size.width)
         for (key, _, _, _), width in zip(INSTANCE_COLUMNS, widths, strict=True):
             self.columns[ColumnKey(key.value)].width = width
         resized = widths != self._widths
@@ -123,6 +121,19 @@ class InstanceTable(DataTable[Text]):
         if resized and self._fleet is not None:  # the sparklines fit the new widths
             self._pending.update(self._shown)
             self._draw_pending_in_view()
+
+    def _fit(self, width: int) -> list[int]:
+        """Column widths for ``width`` cells: the narrow ones, grown toward the wide ones while
+        the name keeps a fair width, the name taking the rest; no column is pushed out."""
+        padding = 2 * self.cell_padding * len(INSTANCE_COLUMNS) + 4  # border and scrollbar
+        widths = [narrow for _, _, _, narrow in INSTANCE_COLUMNS]
+        spare = width - padding - sum(widths) - _NAME_WIDE
+        for index in _GROW_ORDER:
+            grow = min(max(0, spare), INSTANCE_COLUMNS[index][2] - widths[index])
+            widths[index] += grow
+            spare -= grow
+        widths[1] = max(_NAME_MIN, width - padding - sum(widths) + widths[1])
+        return widths
 
     # ---- what a row shows
 
