@@ -16,7 +16,7 @@ from nephos.model import EventKind, Instance, InstanceState, MetricPoint, to_dic
 from nephos.stream.mock import MockTransport
 from nephos.stream.protocol import Snapshot
 from nephos.tui.app import WatchApp
-from nephos.tui.sample import sample_instance, sample_metric
+from nephos.tui.sample import sample_instance, sample_metric, sample_result
 from nephos.tui.screens.detail import TargetDetail
 from nephos.tui.screens.instance_detail import InstanceDetail
 from nephos.tui.state import FleetState
@@ -257,9 +257,15 @@ async def test_enter_on_an_instance_charts_cpu_and_memory_and_lists_its_targets(
             "api-gateway",
             "auth",
         ]
+        assert not screen.query_one("#disk-chart-box").display  # no disk points: no chart
         publish_load(transport, clock, steps=1)
+        web1 = app.fleet.instances[("aws", "i-web-1")]
+        disk = sample_metric(web1, "disk_percent", clock.now(), 71.5)
+        transport.publish(EventKind.METRIC, to_dict(disk))
         await settle(pilot, transport)  # the screen follows the live metrics
         assert len(screen.query_one("#cpu-chart", Sparkline).data or []) == 7
+        assert screen.query_one("#disk-chart-box").display
+        assert "last 72%" in str(screen.query_one("#disk-chart-label", Static).render())
         await pilot.press("escape")
         assert app.screen is app.main and app.main.showing_instances
 
@@ -279,3 +285,19 @@ async def test_the_target_detail_shows_its_instance_cpu_and_memory(clock: Manual
         app.targets.move_cursor(row=app.targets.get_row_index("search"))
         await pilot.press("enter")
         assert not app.screen.query_one("#target-instance", Static).display
+
+
+async def test_a_target_changed_while_the_instances_show_is_drawn_on_the_way_back(
+    clock: ManualClock,
+) -> None:
+    app, transport = make_app(clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, transport)
+        await pilot.press("i")
+        clock.advance(1)
+        changed = sample_result("search", clock.now(), provider="gcp", latency_ms=2222)
+        transport.publish(EventKind.CHECK, to_dict(changed))
+        await settle(pilot, transport)
+        await pilot.press("i")
+        await pilot.pause()
+        assert app.targets.get_cell("search", "latency").plain == "2.22 s"

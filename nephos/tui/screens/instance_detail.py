@@ -1,5 +1,5 @@
-"""The detail screen of one instance: CPU and memory charted over time, what the provider says
-about it, and the targets that name it with their state."""
+"""The detail screen of one instance: CPU and memory (and disk, when reported) charted over
+time, what the provider says about it, and the targets that name it with their state."""
 
 from __future__ import annotations
 
@@ -22,7 +22,11 @@ from nephos.tui.widgets.status_bar import StatusBar
 
 __all__ = ["InstanceDetail", "metric_label"]
 
-_CHARTS = (("cpu_percent", "CPU", "cpu-chart"), ("mem_percent", "memory", "mem-chart"))
+_CHARTS = (
+    ("cpu_percent", "CPU", "cpu-chart"),
+    ("mem_percent", "memory", "mem-chart"),
+    ("disk_percent", "disk", "disk-chart"),  # shown only once a point has come
+)
 
 
 def metric_label(title: str, points: list[MetricPoint]) -> Text:
@@ -61,7 +65,7 @@ class InstanceDetail(Screen[None]):
         yield StatusBar(id="status")
         yield Static(id="detail-title")
         for _, _, chart_id in _CHARTS:
-            with Vertical(classes="metric-chart"):
+            with Vertical(id=f"{chart_id}-box", classes="metric-chart"):
                 yield Static(id=f"{chart_id}-label", classes="chart-label")
                 yield Sparkline([], id=chart_id)
         targets: DataTable[Text] = DataTable(id="instance-targets", cursor_type="row")
@@ -89,6 +93,8 @@ class InstanceDetail(Screen[None]):
             points = state.instance_points(instance, metric)
             self.query_one(f"#{chart_id}-label", Static).update(metric_label(name, points))
             self.query_one(f"#{chart_id}", Sparkline).data = [p.value for p in points]
+            if metric == "disk_percent":
+                self.query_one(f"#{chart_id}-box").display = bool(points)
 
         table = self.query_one("#instance-targets", DataTable)
         table.clear()
