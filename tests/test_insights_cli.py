@@ -3,6 +3,7 @@ DuckDB warehouse, and on the embedded defaults when one or both are missing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from nephos.cli.main import main
+from nephos.store.sqlite import SqliteHotStore
 from tests.insights_seed import UNTIL, seed_sources, write_config
 
 ANSI = re.compile(r"\x1b\[")
@@ -180,6 +182,34 @@ def test_with_nothing_recorded_yet_the_summary_is_unknown_and_says_why(
     assert out.startswith("HEALTH STATUS: Unknown: nothing has been measured yet")
     assert "no hot store at" in out
     assert not (tmp_path / "none.db").exists()
+
+
+def test_an_empty_store_that_opens_is_nothing_measured_yet_and_exit_0(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hot = tmp_path / "hot.db"
+    store = SqliteHotStore(str(hot))
+    asyncio.run(store.open())
+    asyncio.run(store.close())
+    config = write_config(tmp_path, hot, tmp_path / "none.duckdb")
+    for argv in (["summary", "--quick"], ["trend", "cpu"], ["report"]):
+        code, out, err = run(capsys, *argv, "-c", str(config))
+        assert (code, err) == (0, ""), argv
+        assert out
+
+
+@pytest.mark.parametrize("command", [["summary"], ["trend", "cpu"], ["report"]])
+def test_a_store_under_a_file_is_one_line_and_exit_4_not_an_empty_fleet(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("a file, not a folder\n")
+    config = write_config(tmp_path, tmp_path / "notes.txt" / "hot.db", tmp_path / "wh.duckdb")
+    code, out, err = run(capsys, *command, "-c", str(config))
+    assert (code, out) == (4, "")
+    assert err.strip().splitlines() == [
+        f"nephos: hot store {tmp_path}/notes.txt/hot.db: cannot open: "
+        f"{tmp_path}/notes.txt is not a folder"
+    ]
 
 
 def test_trend_describes_the_series_and_draws_a_chart(

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import typer
 
-from nephos.errors import ConfigError, UsageError, WarehouseError
+from nephos.errors import ConfigError, StoreError, UsageError, WarehouseError
 from nephos.model import AlertState
 from nephos.sentinel.output import StateLabel
 
@@ -42,6 +42,7 @@ __all__ = [
     "opened_hot_store",
     "opened_warehouse",
     "print_json",
+    "require_openable_hot_store",
     "require_warehouse",
     "table_console",
     "warehouse_exists",
@@ -189,6 +190,33 @@ async def opened_warehouse(config: Config, clock: Clock) -> AsyncIterator[Wareho
         yield warehouse
     finally:
         await warehouse.close()
+
+
+def require_openable_hot_store(config: Config) -> None:
+    """Fail when the embedded hot store's path can never be opened.
+
+    A store file that is not there yet is fine (the commands that read say so and go on), but
+    a file standing where a folder of its path should be, or a folder that cannot be looked
+    into, is a broken setup: without this check it would read as "no checks yet".
+
+    Raises:
+        StoreError: a part of the SQLite path is a file, or cannot be read (exit 4).
+    """
+    hot = config.storage.hot
+    if hot.backend != "sqlite":
+        return
+    path = Path(hot.path).expanduser()
+    for part in (path, *path.parents):
+        try:
+            part.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # not there (yet): the folder above says whether it can be
+        except OSError as exc:  # no permission to look, a loop of links
+            reason = exc.strerror or str(exc)
+            raise StoreError(f"hot store {hot.path}: cannot open: {reason}") from exc
+        if part != path and not part.is_dir():
+            raise StoreError(f"hot store {hot.path}: cannot open: {part} is not a folder")
+        return
 
 
 def warehouse_exists(config: Config) -> bool:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from nephos.cli.common import require_openable_hot_store
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.cli.summary_cmd import (
     AnonymizeOption,
@@ -41,6 +42,7 @@ async def _explain(
     from nephos.insights.runtime import narrate, open_narrator
 
     cfg = load_cli_config(config_path)
+    require_openable_hot_store(cfg)
     clock = SystemClock()
     async with open_sources(cfg, clock=clock, warehouse=False) as src:
         facts = await alert_facts(src, alert_id, now=datetime.now(UTC))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from nephos.cli.common import require_openable_hot_store
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.cli.summary_cmd import (
     AnonymizeOption,
@@ -106,6 +107,7 @@ async def _report(
     from nephos.insights.report import render_report, report_json
     from nephos.insights.runtime import narrate, open_narrator
 
+    require_openable_hot_store(config)
     clock = SystemClock()
     async with open_sources(config, clock=clock) as src:
         facts = await report_facts(src, since=since, until=until)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from nephos.cli.common import require_openable_hot_store
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.clock import SystemClock
 from nephos.config.values import parse_duration
@@ -103,6 +104,7 @@ async def _summary(
     from nephos.insights.runtime import narrate, open_narrator
 
     cfg = load_cli_config(config_path)
+    require_openable_hot_store(cfg)
     clock = SystemClock()
     now = datetime.now(UTC)
     async with open_sources(cfg, clock=clock, warehouse=not quick) as src:

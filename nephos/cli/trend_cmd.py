@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from nephos.cli.common import require_openable_hot_store
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.cli.summary_cmd import (
     AnonymizeOption,
@@ -57,6 +58,7 @@ async def _trend(
     from nephos.insights.runtime import narrate, open_narrator
 
     cfg = load_cli_config(config_path)
+    require_openable_hot_store(cfg)
     clock = SystemClock()
     async with open_sources(cfg, clock=clock) as src:
         facts = await trend_facts(
