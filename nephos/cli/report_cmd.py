@@ -18,16 +18,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nephos.cli.common import require_openable_hot_store
+from nephos.cli.common import duration_flag
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
-from nephos.cli.summary_cmd import (
+from nephos.cli.insights_common import (
     AnonymizeOption,
     NarratorOption,
     NoCacheOption,
-    duration_option,
+    gather_and_narrate,
     narrator_options,
 )
-from nephos.clock import SystemClock
 from nephos.config.types import Config
 from nephos.errors import NephosError, UsageError
 from nephos.insights.facts import ReportFacts
@@ -103,16 +102,15 @@ async def _report(
     config: Config, since: datetime, until: datetime, fmt: str, notify: list[str],
     options: NarratorOptions,
 ) -> tuple[str, Health, list[str]]:  # fmt: skip
-    from nephos.insights.gather import open_sources, report_facts
+    from nephos.insights.gather import report_facts
     from nephos.insights.report import render_report, report_json
-    from nephos.insights.runtime import narrate, open_narrator
 
-    require_openable_hot_store(config)
-    clock = SystemClock()
-    async with open_sources(config, clock=clock) as src:
-        facts = await report_facts(src, since=since, until=until)
-    async with open_narrator(config, clock=clock, options=options) as narrator:
-        narration = await narrate(narrator, lambda n: n.summarize(facts.summary))
+    facts, narration = await gather_and_narrate(
+        config,
+        options,
+        gather=lambda src: report_facts(src, since=since, until=until),
+        ask=lambda narrator, f: narrator.summarize(f.summary),
+    )
     out = render_report(facts, narration, fmt)
     failures: list[str] = []
     if notify:
@@ -178,7 +176,7 @@ def register(app: typer.Typer) -> None:
         """A report for cron: summary, SLA per target, latency, incidents, anomalies, forecasts."""
         if fmt not in FORMATS:
             raise UsageError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
-        length = duration_option("--since", since)
+        length = duration_flag("--since", since)
         end = _until(until)
         cfg = load_cli_config(config)
         names = list(dict.fromkeys(notify or []))

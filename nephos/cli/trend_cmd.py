@@ -10,26 +10,26 @@ before); the chart shows the named instance, or the steepest series. ``cpu``, ``
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nephos.cli.common import require_openable_hot_store
+from nephos.cli.common import duration_flag
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
-from nephos.cli.summary_cmd import (
+from nephos.cli.insights_common import (
     AnonymizeOption,
+    JsonOption,
     NarratorOption,
     NoCacheOption,
-    duration_option,
+    gather_and_narrate,
+    narration_document,
     narrator_options,
-    print_text,
+    print_answer,
 )
-from nephos.clock import SystemClock
 
 if TYPE_CHECKING:
+    from nephos.config.types import Config
     from nephos.insights.runtime import NarratorOptions
 
 __all__ = ["METRIC_ALIASES", "register"]
@@ -45,37 +45,28 @@ METRIC_ALIASES = {
 
 
 async def _trend(
-    config_path: str | None,
+    config: Config,
     metric: str,
     instance: str | None,
     window: timedelta,
     options: NarratorOptions,
 ) -> tuple[dict[str, Any], str]:
     from nephos.insights.charts import terminal_chart
-    from nephos.insights.facts import facts_dict
-    from nephos.insights.gather import open_sources, trend_facts
+    from nephos.insights.gather import trend_facts
     from nephos.insights.render import trend_text
-    from nephos.insights.runtime import narrate, open_narrator
 
-    cfg = load_cli_config(config_path)
-    require_openable_hot_store(cfg)
-    clock = SystemClock()
-    async with open_sources(cfg, clock=clock) as src:
-        facts = await trend_facts(
-            src, metric, now=datetime.now(UTC), window=window, instance=instance
-        )
-    async with open_narrator(cfg, clock=clock, options=options) as narrator:
-        narration = await narrate(narrator, lambda n: n.describe_trend(facts))
+    now = datetime.now(UTC)
+    facts, narration = await gather_and_narrate(
+        config,
+        options,
+        gather=lambda src: trend_facts(src, metric, now=now, window=window, instance=instance),
+        ask=lambda narrator, f: narrator.describe_trend(f),
+    )
     unit = facts.series[0].unit if facts.series else ""
     chart = terminal_chart(facts.chart, unit=unit)
     if chart and facts.chart_resource:
         chart = f"{facts.chart_resource} · {metric}\n{chart}"
-    document = {
-        **narration.document.model_dump(),
-        "meta": narration.meta(),
-        "facts": facts_dict(facts),
-    }
-    return document, trend_text(narration, chart)
+    return narration_document(narration, facts), trend_text(narration, chart)
 
 
 def register(app: typer.Typer) -> None:
@@ -90,18 +81,16 @@ def register(app: typer.Typer) -> None:
             typer.Option("--instance", help="One instance or target (default: every one)."),
         ] = None,
         window: Annotated[str, typer.Option("--window", help="How far back, e.g. 24h, 7d.")] = "7d",
-        json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        json_out: JsonOption = False,
         narrator: NarratorOption = None,
         no_cache: NoCacheOption = False,
         anonymize: AnonymizeOption = None,
     ) -> int:
         """A metric's trend in plain words, with a chart."""
         name = METRIC_ALIASES.get(metric.lower(), metric)
-        span = duration_option("--window", window)
+        span = duration_flag("--window", window)
         options = narrator_options(narrator, no_cache, anonymize)
-        document, text = asyncio.run(_trend(config, name, instance, span, options))
-        if json_out:
-            sys.stdout.write(json.dumps(document, indent=2) + "\n")
-        else:
-            print_text(text)
+        cfg = load_cli_config(config)
+        document, text = asyncio.run(_trend(cfg, name, instance, span, options))
+        print_answer(document, text, json_out=json_out)
         return 0
