@@ -72,6 +72,10 @@ CASES = [
     case("report-unknown-format", "report --format banana -c {w}/ok.yaml"),
     case("agent-interval-with-a-space", ["agent", "--once", "--interval", "2 minutes"]),
     case("agent-url-not-a-url", "agent --once --url notaurl"),
+    case("agent-interval-without-a-unit", "agent --once --interval 10"),
+    case("agent-interval-under-a-second", "agent --once --interval 500ms"),
+    case("agent-buffer-max-banana", "agent --once --buffer-max banana"),
+    case("summary-unknown-narrator", "summary --narrator banana -c {w}/ok.yaml"),
     case("demo-duration-banana", "demo --headless --duration banana"),
     case("tail-url-not-a-url", "tail --url notaurl"),
     case("tail-url-port-out-of-range", "tail --url ws://127.0.0.1:99999/"),
@@ -123,12 +127,7 @@ CASES = [
     ),
     case("report-output-a-directory", "report -c {w}/ok.yaml -o {w}/adir"),
     case("report-output-under-a-file", "report -c {w}/ok.yaml -o {w}/notes.txt/report.md"),
-    # Known tracebacks in modules owned elsewhere: strict, so the mark goes when they are fixed.
-    case(
-        "demo-store-under-a-file",
-        "demo --headless --duration 1s --store {w}/notes.txt/hot.db",
-        known_bug="demo_cmd.py: mkdir of the --store folder is not mapped to a NephosError",
-    ),
+    case("demo-store-under-a-file", "demo --headless --duration 1s --store {w}/notes.txt/hot.db"),
 ]
 
 

@@ -72,7 +72,12 @@ def register(app: typer.Typer) -> None:
         seconds = _seconds(duration, "--duration") if duration is not None else None
         every = timedelta(seconds=_seconds(interval, "--interval"))
         path = Path(store).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"--store {store}: cannot create its folder ({exc.strerror or exc})"
+            ) from exc
         if headless or json_lines or seconds is not None or not sys.stdout.isatty():
             return _headless(path, json_lines=json_lines, seconds=seconds, every=every, seed=seed)
         return _watch(path, every=every, seed=seed)
