@@ -9,16 +9,16 @@ stays buffered for the next run).
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import socket
-import sys
 from typing import Annotated
 
 import typer
 
+from nephos.cli.common import TokenOption, VerboseOption, duration_flag
 from nephos.cli.config_cmd import ConfigOption, load_cli_config
-from nephos.config.values import parse_duration, parse_size
+from nephos.cli.sentinel_cmd import configure_logging
+from nephos.config.values import parse_size
 from nephos.errors import ConfigError, StreamError, UsageError
 
 __all__ = ["register"]
@@ -46,15 +46,7 @@ def agent_command(
     interval: Annotated[
         str, typer.Option("--interval", help="Time between samples (10s, 1m).")
     ] = "10s",
-    token: Annotated[
-        str | None,
-        typer.Option(
-            "--token",
-            envvar="NEPHOS_HUB_TOKEN",
-            help="The hub's token (default: hub.token from the config).",
-            show_default=False,
-        ),
-    ] = None,
+    token: TokenOption = None,
     instance: Annotated[
         str | None,
         typer.Option(
@@ -76,15 +68,12 @@ def agent_command(
     once: Annotated[
         bool, typer.Option("--once", help="Take one sample, send it, and exit.")
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each send.")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Push this host's CPU, memory, disk, network and load to a hub's POST /ingest."""
     from nephos.agent.runner import default_ingest_url
 
-    try:
-        seconds = parse_duration(interval).total_seconds()
-    except ConfigError as exc:
-        raise UsageError(f"--interval: {exc.message}") from exc
+    seconds = duration_flag("--interval", interval).total_seconds()
     try:
         max_bytes = parse_size(buffer_max)
     except ConfigError as exc:
@@ -95,11 +84,7 @@ def agent_command(
     target = url or default_ingest_url(cfg.hub)
     if not target.startswith(("http://", "https://")):
         raise UsageError(f"--url {target} is not an http:// or https:// URL")
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(verbose)
     name = instance or socket.gethostname()
     delivered = asyncio.run(
         _run(target, token or cfg.hub.token, name, provider, seconds, buffer_dir, max_bytes, once)
