@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nephos.errors import WarehouseError
+from nephos.warehouse.sql_cache import cached
 
 __all__ = [
     "Bound",
@@ -110,7 +111,33 @@ def bind_value(value: Any) -> Any:
 
 
 def find_binds(sql: str, where: str) -> list[tuple[int, int, str]]:
-    """``(start, end, name)`` of each ``:name`` bind, told apart from ``col:path`` access."""
+    """``(start, end, name)`` of each ``:name`` bind, told apart from ``col:path`` access.
+
+    The answer is kept on disk (:mod:`nephos.warehouse.sql_cache`), so a later process does
+    not import sqlglot to tokenize the same text again.
+
+    Raises:
+        WarehouseError: the text does not tokenize as Snowflake SQL.
+    """
+    return cached(
+        "binds",
+        sql,
+        functools.partial(_find_binds, where=where),
+        encode=lambda spans: [list(span) for span in spans],
+        decode=_decode_spans,
+    )
+
+
+def _decode_spans(data: Any) -> list[tuple[int, int, str]]:
+    spans = [(a, b, n) for a, b, n in data]
+    if not all(
+        isinstance(a, int) and isinstance(b, int) and isinstance(n, str) for a, b, n in spans
+    ):
+        raise TypeError("a cached bind of the wrong shape")
+    return spans
+
+
+def _find_binds(sql: str, where: str) -> list[tuple[int, int, str]]:
     from sqlglot import TokenType
     from sqlglot.dialects.snowflake import Snowflake
     from sqlglot.errors import SqlglotError
@@ -151,11 +178,30 @@ def to_duckdb(sql: str) -> tuple[str, tuple[str, ...]]:
 
     The second item names, in the order of the DuckDB text, each bind: ``name`` for a
     ``:name`` bind, the 0-based index as digits for a positional ``?``. Transpiling may move or
-    repeat a bind, so callers build their args from it. Cached per text.
+    repeat a bind, so callers build their args from it. Cached per text in the process and on
+    disk (:mod:`nephos.warehouse.sql_cache`), so a fresh process does not import sqlglot for
+    statements an earlier one transpiled.
 
     Raises:
         WarehouseError: sqlglot cannot parse or transpile the statement.
     """
+    return cached(
+        "duckdb",
+        sql,
+        _transpile,
+        encode=lambda answer: [answer[0], list(answer[1])],
+        decode=_decode_transpiled,
+    )
+
+
+def _decode_transpiled(data: Any) -> tuple[str, tuple[str, ...]]:
+    text, order = data
+    if not isinstance(text, str) or not all(isinstance(n, str) for n in order):
+        raise TypeError("a cached transpilation of the wrong shape")
+    return text, tuple(order)
+
+
+def _transpile(sql: str) -> tuple[str, tuple[str, ...]]:
     import sqlglot
     from sqlglot import TokenType, exp
     from sqlglot.dialects.snowflake import Snowflake
