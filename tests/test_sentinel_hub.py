@@ -186,6 +186,37 @@ async def test_the_hub_gauges_join_the_sentinel_metrics_while_it_serves(
     assert "nephos_hub_connections" not in sentinel.metrics.exposition().decode()
 
 
+async def test_the_sentinel_hub_accepts_ingested_points_into_the_store(
+    tmp_path: Path, web: HttpSim, store: SqliteHotStore, clock: ManualClock
+) -> None:
+    import httpx
+
+    config = Config(
+        storage=StorageConfig(hot=HotStoreConfig(path=str(tmp_path / "hot.db"))),
+        targets=(_target(web, "api", "/ok"),),
+    )
+    sentinel = Sentinel(config, store=store, clock=clock)
+    running = asyncio.create_task(sentinel.run(serve=HubConfig(listen="127.0.0.1:0")))
+    try:
+        await asyncio.wait_for(sentinel.serving.wait(), 10)
+        assert sentinel.hub is not None and sentinel.hub.ingest is not None
+        point = {
+            "instance": "web-1",
+            "metric": "cpu_percent",
+            "unit": "percent",
+            "ts": "2026-01-05T12:00:00Z",
+            "value": 42.5,
+        }
+        async with httpx.AsyncClient() as http:
+            answer = await http.post(sentinel.hub.ingest.url, json=[point])
+        assert answer.status_code == 202
+    finally:
+        sentinel.stop()
+        await asyncio.wait_for(running, 10)
+    stored = await store.metrics("web-1", "cpu_percent")
+    assert [p.value for p in stored] == [42.5]
+
+
 def _busy_port() -> socket.socket:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -114,6 +114,13 @@ class LiveOutput:
                 highlight=False,
                 soft_wrap=True,
             )
+            if sentinel.hub.ingest is not None:
+                self.console.print(
+                    f"[dim]metrics accepted at POST {escape(sentinel.hub.ingest.url)}"
+                    " (`nephos agent` pushes there)[/dim]",
+                    highlight=False,
+                    soft_wrap=True,
+                )
 
     async def summaries(self, every: float, clock: Clock) -> None:
         """Print the summary every ``every`` seconds until cancelled."""

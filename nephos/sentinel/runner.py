@@ -230,7 +230,15 @@ class Sentinel:
                     from nephos.stream.hub import serve_hub
 
                     registry = self.metrics.registry
-                    hub = serve_hub(self._store, serve, clock=self._clock, registry=registry)
+                    # Points posted to the hub's POST /ingest share the results' spooling
+                    # writer, so they too survive a store outage.
+                    hub = serve_hub(
+                        self._store,
+                        serve,
+                        clock=self._clock,
+                        registry=registry,
+                        writer=self._recorder.writer,
+                    )
                     self._recorder.hub = await stack.enter_async_context(hub)
                 stack.push_async_callback(self.close)
                 await self.analytics.start(stack)  # stopped before close: no alert after it
