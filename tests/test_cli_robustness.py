@@ -102,6 +102,8 @@ CASES = [
     case("alerts-config-bad-yaml", "alerts list -c {w}/invalid.yaml"),
     case("etl-config-unknown-key", "etl run --once -c {w}/unknown.yaml"),
     case("snowflake-config-missing", "snowflake init --dry-run -c {w}/missing.yaml"),
+    case("deploy-config-missing", "deploy --dry-run -c {w}/missing.yaml"),
+    case("destroy-config-bad-yaml", "destroy --yes --json -c {w}/invalid.yaml"),
     case("tail-config-directory", "tail -c {w}/adir"),
     case("watch-config-bad-yaml", "watch -c {w}/invalid.yaml"),
     case("trend-config-directory", "trend cpu -c {w}/adir"),

@@ -132,3 +132,54 @@ def test_deploy_json_prints_the_result_and_sends_progress_to_stderr(
             "replacement": None} in result["changes"]  # fmt: skip
     assert result["outputs"]["EventsTableName"] == "nephos-events"
     assert "Plan for stack nephos" in captured.err
+
+
+def test_destroy_json_says_what_happened_and_sends_progress_to_stderr(
+    aws: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    nephos("deploy", "--region", "us-east-1", "--yes", "-p", "EnableStreamLambdas=false")
+    capsys.readouterr()
+
+    code = nephos("destroy", "--region", "us-east-1", "--yes", "--json")
+
+    captured = capsys.readouterr()
+    assert code == 0
+    assert json.loads(captured.out) == {
+        "outcome": "destroyed", "stack_name": "nephos", "region": "us-east-1",
+        "bucket_deleted": False,
+    }  # fmt: skip
+    assert "stack nephos deleted" in captured.err
+    assert nephos("destroy", "--region", "us-east-1", "--yes", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["outcome"] == "no-stack"
+
+
+def test_deploy_and_destroy_take_region_and_table_prefix_from_a_dynamodb_config(
+    aws: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    config = tmp_path / "aws.yaml"
+    config.write_text(
+        "storage:\n  hot: {backend: dynamodb, region: eu-west-1, table_prefix: team-}\n"
+    )
+
+    code = nephos("deploy", "-c", str(config), "--yes", "--json", "-p", "EnableStreamLambdas=false")
+
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert result["region"] == "eu-west-1"
+    assert result["outputs"]["EventsTableName"] == "team-events"
+    assert nephos("destroy", "-c", str(config), "--yes", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["region"] == "eu-west-1"
+
+
+def test_deploy_and_destroy_refuse_an_invalid_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bad.yaml").write_text("bogus: 1\n")
+    for command in ("deploy", "destroy"):
+        assert nephos(command, "--dry-run" if command == "deploy" else "--yes",
+                      "-c", str(tmp_path / "bad.yaml")) == 3  # fmt: skip
+        assert "bogus" in capsys.readouterr().err

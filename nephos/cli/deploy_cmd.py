@@ -3,11 +3,12 @@
 Thin: the flow is :mod:`nephos.deploy.aws_deploy`; this module parses the flags and draws what
 it reports with Rich (the plan table, stack events as they arrive, failures, outputs). Without
 ``--yes`` it asks before changing anything, and refuses when there is no terminal to ask on.
+With a DynamoDB hot store in the config, its ``region``, ``profile`` and ``table_prefix`` are
+the defaults, so that the stack holds the tables the config reads.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import replace
@@ -18,13 +19,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from nephos.cli.common import print_json
+from nephos.cli.config_cmd import ConfigOption, load_cli_config
 from nephos.errors import UsageError
 
 if TYPE_CHECKING:
+    from nephos.config.types import Config
     from nephos.deploy.aws_deploy import DeployResult
     from nephos.deploy.aws_stack import Failure, Plan, StackEvent
 
-__all__ = ["RichProgress", "parse_parameters", "register", "result_json"]
+__all__ = ["RichProgress", "config_defaults", "parse_parameters", "register", "result_json"]
 
 StackOption = Annotated[
     str, typer.Option("--stack-name", help="The CloudFormation stack.", envvar="NEPHOS_STACK")
@@ -59,6 +63,25 @@ def parse_parameters(values: list[str]) -> dict[str, str]:
             raise UsageError(f"--parameter {item!r}: expected KEY=VALUE")
         out[key.strip()] = value
     return out
+
+
+def config_defaults(config: Config) -> tuple[str | None, str | None, dict[str, str]]:
+    """The region, profile and template parameters that the config implies.
+
+    Only a DynamoDB hot store says anything about AWS: its ``region`` and ``profile``, and its
+    ``table_prefix`` as the template's ``TablePrefix`` (the stack then creates the tables the
+    config reads). Anything else implies nothing.
+    """
+    hot = config.storage.hot
+    if hot.backend != "dynamodb":
+        return None, None, {}
+
+    def text(key: str) -> str | None:
+        value = hot.options.get(key)
+        return value if isinstance(value, str) and value else None
+
+    prefix = text("table_prefix")
+    return text("region"), text("profile"), {"TablePrefix": prefix} if prefix else {}
 
 
 def _status_style(status: str) -> str:
@@ -155,6 +178,7 @@ def _print_result(console: Console, result: DeployResult) -> None:
 
 
 def deploy_command(
+    config: ConfigOption = None,
     stack_name: StackOption = "nephos",
     region: RegionOption = None,
     profile: ProfileOption = None,
@@ -174,11 +198,13 @@ def deploy_command(
     """Deploy nephos to AWS: package, upload, plan, confirm, execute, save the outputs."""
     from nephos.deploy.aws_deploy import DeployRequest, deploy
 
+    parameters = parse_parameters(parameter or [])
+    cfg_region, cfg_profile, cfg_parameters = config_defaults(load_cli_config(config))
     request = DeployRequest(
         stack_name=stack_name,
-        region=region,
-        profile=profile,
-        parameters=parse_parameters(parameter or []),
+        region=region or cfg_region,
+        profile=profile or cfg_profile,
+        parameters={**cfg_parameters, **parameters},
         dry_run=dry_run,
     )
     wheels = os.environ.get("NEPHOS_LAMBDA_WHEELS")
@@ -187,7 +213,7 @@ def deploy_command(
     console = Console(highlight=False, stderr=as_json)
     result = deploy(request, RichProgress(console, assume_yes=yes))
     if as_json:
-        typer.echo(json.dumps(result_json(result), indent=2))
+        print_json(result_json(result))
     else:
         _print_result(console, result)
 
@@ -215,6 +241,7 @@ def result_json(result: DeployResult) -> dict[str, object]:
 
 
 def destroy_command(
+    config: ConfigOption = None,
     stack_name: StackOption = "nephos",
     region: RegionOption = None,
     profile: ProfileOption = None,
@@ -226,28 +253,44 @@ def destroy_command(
             help="Also empty and delete the artifact bucket (shared by the region's stacks).",
         ),
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the result as JSON; progress goes to stderr."),
+    ] = False,
 ) -> None:
     """Delete the nephos stack from AWS, with progress."""
     from nephos.deploy.aws_destroy import destroy
     from nephos.deploy.aws_stack import session_for
 
-    console = Console(highlight=False)
+    cfg_region, cfg_profile, _ = config_defaults(load_cli_config(config))
+    console = Console(highlight=False, stderr=as_json)
     progress = RichProgress(console, assume_yes=yes)
+    asked: list[bool] = []  # the answer, once asked: a stack was there to delete
 
     def confirm(name: str) -> bool:
         if yes:
-            return True
-        if not sys.stdin.isatty():
+            answer = True
+        elif not sys.stdin.isatty():
             raise UsageError("no terminal to confirm on: pass --yes to destroy without asking")
-        return typer.confirm(f"Delete stack {name} and every table in it?", default=False)
+        else:
+            answer = typer.confirm(f"Delete stack {name} and every table in it?", default=False)
+        asked.append(answer)
+        return answer
 
-    destroy(
-        stack_name,
-        progress,
-        confirm=confirm,
-        delete_bucket=delete_bucket,
-        session=session_for(region, profile),
+    session = session_for(region or cfg_region, profile or cfg_profile)
+    deleted = destroy(
+        stack_name, progress, confirm=confirm, delete_bucket=delete_bucket, session=session
     )
+    if as_json:
+        outcome = "destroyed" if deleted else "declined" if asked else "no-stack"
+        print_json(
+            {
+                "outcome": outcome,
+                "stack_name": stack_name,
+                "region": session.region_name,
+                "bucket_deleted": delete_bucket and outcome != "declined",
+            }
+        )
 
 
 def register(app: typer.Typer) -> None:
