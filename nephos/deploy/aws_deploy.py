@@ -17,6 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from nephos.deploy.aws_layer import (
+    LayerSpec,
+    build_layer_zip,
+    fetch_layer_wheels,
+    layer_spec,
+    wants_layer,
+)
 from nephos.deploy.aws_outputs import SavedDeploy, save_deploy
 from nephos.deploy.aws_package import (
     LAMBDA_WHEELS,
@@ -101,6 +108,8 @@ class DeployRequest:
     infra_dir: Path | None = None
     wheels: tuple[str, ...] = LAMBDA_WHEELS  # fetched for the Lambda runtime and bundled
     wheel_cache: Path | None = None  # where fetched wheels are kept; the user cache when None
+    layer: bool = True  # build the dependencies layer when the ETL or sentinel is on
+    layer_spec: LayerSpec | None = None  # what the layer holds; worked out from infra/ when None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +163,9 @@ def deploy(
         artifact = build_code_zip(infra, prefix=name, wheels=wheels)
         ensure_bucket(s3, bucket, region, report=progress.step)
         upload_code(s3, bucket, artifact, report=progress.step)
+        layer_key = ""
+        if request.layer and wants_layer(template, request.parameters):
+            layer_key = _upload_layer(request, infra, template, s3, bucket, progress)
         token_parameter = f"/nephos/{name}/hub-token"
         if not request.dry_run:
             _ensure_token(session.client("ssm"), token_parameter, progress)
@@ -162,6 +174,7 @@ def deploy(
             "CodeBucket": bucket,
             "CodeKey": artifact.key,
             "HubTokenParameter": token_parameter,
+            **({"LayerKey": layer_key} if "LayerKey" in template.get("Parameters", {}) else {}),
         }
         source = _template_source(s3, bucket, region, name, template, progress)
         plan = _create_change_set(cfn, name, source, parameters, progress, sleep)
@@ -185,6 +198,28 @@ def deploy(
         return DeployResult("deployed", name, region, plan, outputs, saved)
     except (BotoCoreError, ClientError, ResponseParserError) as exc:
         raise BackendError(f"deploy of stack {name}: {aws_message(exc)}") from exc
+
+
+def _upload_layer(
+    request: DeployRequest,
+    infra: Path,
+    template: Mapping[str, Any],
+    s3: Any,
+    bucket: str,
+    progress: Progress,
+) -> str:
+    """Build the dependencies layer of the ETL and sentinel, upload it; its key."""
+    spec = request.layer_spec or layer_spec(infra, template)
+    wheels = fetch_layer_wheels(
+        spec, request.wheel_cache or wheel_cache_dir(), report=progress.step
+    )
+    layer = build_layer_zip(wheels, prefix=request.stack_name)
+    progress.step(
+        f"dependencies layer: {len(layer.distributions)} packages for {spec.architecture}, "
+        f"{layer.unzipped_size / 2**20:.1f} MiB unzipped"
+    )
+    upload_code(s3, bucket, layer, report=progress.step, what="dependencies layer")
+    return layer.key
 
 
 def _ensure_token(ssm: Any, parameter: str, progress: Progress) -> None:

@@ -7,8 +7,9 @@ runtime. The one other import the ingest, connections and broadcast handlers nee
 fetched with ``pip download`` (pinned to the version installed here) into a cache and unpacked
 into the zip. A test imports every handler with only the standard library, boto3, orjson and
 the zip on the path. The optional ETL and sentinel functions need more compiled wheels (the
-Snowflake connector, pydantic, cryptography); they come from the layer named by the
-``DependenciesLayerArn`` parameter, never from this zip.
+Snowflake connector, cryptography, numpy...); they come from the dependencies layer that
+``aws_layer.py`` builds (or the one the ``DependenciesLayerArn`` parameter names), never from
+this zip.
 
 Same sources give the same bytes (fixed times, sorted names), so the key, which is the
 content's hash, changes exactly when the code does, and an unchanged deploy uploads nothing.
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nephos.deploy.aws_layer import LayerArtifact
 from nephos.errors import BackendError, ConfigError
 
 __all__ = [
@@ -237,9 +239,15 @@ def ensure_bucket(s3: Any, bucket: str, region: str, *, report: Callable[[str], 
 
 
 def upload_code(
-    s3: Any, bucket: str, artifact: CodeArtifact, *, report: Callable[[str], None]
+    s3: Any,
+    bucket: str,
+    artifact: CodeArtifact | LayerArtifact,
+    *,
+    report: Callable[[str], None],
+    what: str = "code",
 ) -> bool:
-    """Upload ``artifact`` unless an object with its key exists; True if uploaded.
+    """Upload ``artifact`` (the ``what``) unless an object with its key exists; True if
+    uploaded.
 
     Raises:
         BackendError: S3 refused the upload.
@@ -248,13 +256,13 @@ def upload_code(
 
     try:
         s3.head_object(Bucket=bucket, Key=artifact.key)
-        report(f"code unchanged: s3://{bucket}/{artifact.key}")
+        report(f"{what} unchanged: s3://{bucket}/{artifact.key}")
         return False
     except ClientError as exc:
         if str(exc.response.get("Error", {}).get("Code", "")) not in ("404", "NoSuchKey"):
             raise BackendError(f"cannot read s3://{bucket}/{artifact.key}") from exc
     size_kib = len(artifact.data) / 1024
-    report(f"uploading the code ({size_kib:.0f} KiB) to s3://{bucket}/{artifact.key}")
+    report(f"uploading the {what} ({size_kib:.0f} KiB) to s3://{bucket}/{artifact.key}")
     try:
         s3.put_object(
             Bucket=bucket,

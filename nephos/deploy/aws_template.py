@@ -30,7 +30,7 @@ __all__ = [
 
 API_GATEWAY_V2 = "AWS::ApiGatewayV2::"
 """The resource type prefix that moto cannot create from a template."""
-FILLED_PARAMETERS = ("CodeBucket", "CodeKey", "HubTokenParameter")
+FILLED_PARAMETERS = ("CodeBucket", "CodeKey", "HubTokenParameter", "LayerKey")
 """Parameters that the deploy fills in itself."""
 
 _SCALAR_TAGS = ("Ref", "Condition")
