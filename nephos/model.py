@@ -98,6 +98,7 @@ class AlertSource(enum.StrEnum):
     CERTIFICATE = "certificate"
     ANOMALY = "anomaly"
     FORECAST = "forecast"
+    REPORT = "report"  # ``nephos report --notify``: a report sent as a notification, never stored
 
 
 class Severity(enum.StrEnum):

@@ -115,6 +115,8 @@ def test_report_is_posted_to_a_webhook_with_the_json_report(
     assert code == 1
     body = received[0]
     assert body["event"] == "report"
+    assert (body["alert"]["source"], body["alert"]["target"]) == ("report", "fleet")
+    assert body["alert"]["title"].startswith("nephos report: degraded at ")
     assert body["alert"]["facts"]["report"]["health"] == "degraded"
     assert json.dumps(body)  # plain JSON all the way down
 

@@ -47,7 +47,12 @@ _SEVERITY = {"unhealthy": Severity.CRITICAL, "degraded": Severity.WARNING}
 def report_notification(
     f: ReportFacts, text: str, *, html: str | None = None, data: dict[str, object] | None = None
 ) -> Notification:
-    """A report as a notification: a stand-in alert on the fleet, the report as its text."""
+    """A report as a notification (event ``report``), the report as its text.
+
+    A notification carries an alert, so the report rides on one that says what it is: source
+    ``report``, target ``fleet``, titled with the fleet's health; firing unless the fleet is
+    healthy, so that routing by state still works. It is never stored.
+    """
     s = f.summary
     score = "unknown" if s.score is None else f"{s.score:g}%"
     stamp = f.until.astimezone(UTC).strftime("%Y%m%dT%H%M")
@@ -60,7 +65,7 @@ def report_notification(
         id=f"report-{stamp}",
         dedup_key="nephos-report",
         target="fleet",
-        source=AlertSource.SENTINEL,
+        source=AlertSource.REPORT,
         state=AlertState.RESOLVED if s.health == "healthy" else AlertState.FIRING,
         severity=_SEVERITY.get(s.health, Severity.INFO),
         title=f"nephos report: {s.health} at {score}",

@@ -22,7 +22,8 @@ class Notification:
     """One message about one alert.
 
     ``event`` is what happened: ``firing``, ``resolved``, ``reminder``, ``flapping``,
-    ``acknowledged`` or ``certificate``. ``title`` and ``text`` are already rendered.
+    ``acknowledged`` or ``certificate``; or ``report`` for a report sent on (its alert has
+    source ``report``). ``title`` and ``text`` are already rendered.
     """
 
     alert: Alert
