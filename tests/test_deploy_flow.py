@@ -293,3 +293,77 @@ def test_a_template_over_the_body_limit_goes_through_the_bucket(
     assert "uploading the template to s3://" in shown
     keys = [o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert [k for k in keys if "/template-" in k]
+
+
+def test_with_etl_and_sentinel_on_the_deploy_publishes_the_layer_they_use(
+    aws: Any, moto_template: dict[str, Any], tmp_path: Path
+) -> None:
+    import zipfile
+
+    from nephos.deploy.aws_layer import LayerSpec
+
+    # A finished download in the cache: the deploy builds the layer without the network.
+    spec = LayerSpec(("tiny-dep==1.0",), ())
+    cached = tmp_path / "wheels" / f"layer-{spec.key}"
+    cached.mkdir(parents=True)
+    with zipfile.ZipFile(cached / "tiny_dep-1.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("tiny_dep/__init__.py", "VALUE = 1\n")
+    (cached / "complete.json").write_text("[]")
+    out = io.StringIO()
+    request = DeployRequest(
+        stack_name="nephos-test",
+        parameters={"EnableStreamLambdas": "false", "EnableEtl": "true", "EnableSentinel": "true"},
+        template=moto_template,
+        wheels=(),
+        wheel_cache=tmp_path / "wheels",
+        layer_spec=spec,
+    )
+
+    progress = RichProgress(Console(file=out, width=160), assume_yes=True)
+    result = deploy(request, progress, session=aws, sleep=_no_sleep)
+
+    assert result.outcome == "deployed"
+    assert result.plan is not None
+    assert "DependenciesLayer" in {c.logical_id for c in result.plan.changes}
+    keys = [o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]]
+    layer_keys = [k for k in keys if k.startswith("nephos-test/layer-")]
+    assert len(layer_keys) == 1
+    # moto publishes the layer version from the uploaded zip but drops a function's Layers
+    # when it creates it from a template; tests/test_infra_template.py checks that the ETL
+    # and sentinel functions name this layer under these parameters.
+    layer_zip = aws.client("s3").get_object(Bucket=BUCKET, Key=layer_keys[0])["Body"].read()
+    assert "python/tiny_dep/__init__.py" in zipfile.ZipFile(io.BytesIO(layer_zip)).namelist()
+    (layer,) = aws.client("lambda").list_layers()["Layers"]
+    assert layer["LayerName"].startswith("nephos-test-DependenciesLayer")
+    assert layer["LatestMatchingVersion"]["CompatibleRuntimes"] == ["python3.12"]
+    assert "dependencies layer: 1 packages" in out.getvalue()
+
+
+def test_a_layer_arn_override_skips_building_the_layer(
+    aws: Any, moto_template: dict[str, Any], tmp_path: Path
+) -> None:
+    awslambda = aws.client("lambda")
+    published = awslambda.publish_layer_version(
+        LayerName="my-deps", Content={"ZipFile": _tiny_zip()}, CompatibleRuntimes=["python3.12"]
+    )["LayerVersionArn"]
+    # No layer spec and no cache given: building a layer would have to fetch from PyPI.
+    result, shown = run(
+        aws,
+        moto_template,
+        parameters={"EnableEtl": "true", "DependenciesLayerArn": published},
+    )
+
+    assert result.outcome == "deployed"
+    assert "dependencies layer" not in shown
+    assert [layer["LayerArn"] for layer in awslambda.list_layers()["Layers"]] == [
+        published.rpartition(":")[0]
+    ]
+
+
+def _tiny_zip() -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("python/tiny.py", "")
+    return buffer.getvalue()

@@ -28,8 +28,8 @@ from nephos.deploy.aws_layer import (
     wants_layer,
 )
 from nephos.deploy.aws_package import build_code_zip
-from nephos.deploy.aws_template import load_template
-from nephos.errors import BackendError
+from nephos.deploy.aws_template import check_parameters, load_template
+from nephos.errors import BackendError, UsageError
 
 INFRA = Path(__file__).resolve().parents[1] / "infra"
 
@@ -71,6 +71,8 @@ def test_the_layer_is_built_only_when_etl_or_sentinel_is_on_and_not_overridden()
         template, {"EnableEtl": "true", "DependenciesLayerArn": "arn:aws:lambda:x:1:layer:d:3"}
     )
     assert not wants_layer({"Parameters": {}}, {"EnableEtl": "true"})  # an older template
+    with pytest.raises(UsageError, match="LayerKey: filled in by nephos deploy"):
+        check_parameters(template, {"LayerKey": "mine.zip"})
 
 
 def test_the_architecture_follows_the_functions() -> None:

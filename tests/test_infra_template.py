@@ -266,3 +266,71 @@ def test_find_infra_dir_prefers_an_explicit_directory_with_a_template(
     (tmp_path / "template.yaml").write_text("Resources: {}\n")
     assert find_infra_dir() == tmp_path
     assert find_infra_dir(INFRA) == INFRA
+
+
+def _evaluate(value: Any, template: dict[str, Any], given: dict[str, str]) -> Any:
+    """The template's condition functions and ``Fn::If`` under ``given`` parameters."""
+    params = {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()} | given
+    if isinstance(value, list):
+        return [_evaluate(v, template, given) for v in value]
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    ((key, arg),) = value.items()
+    if key == "Ref":
+        return params.get(arg, {"Ref": arg})
+    if key == "Condition":
+        return _evaluate(template["Conditions"][arg], template, given)
+    if key == "Fn::Equals":
+        return _evaluate(arg[0], template, given) == _evaluate(arg[1], template, given)
+    if key == "Fn::Not":
+        return not _evaluate(arg[0], template, given)
+    if key == "Fn::And":
+        return all(_evaluate(a, template, given) for a in arg)
+    if key == "Fn::Or":
+        return any(_evaluate(a, template, given) for a in arg)
+    if key == "Fn::If":
+        chosen = _evaluate(template["Conditions"][arg[0]], template, given)
+        return _evaluate(arg[1] if chosen else arg[2], template, given)
+    return value
+
+
+@pytest.mark.parametrize(
+    ("given", "layers", "built"),
+    [
+        (
+            {"EnableEtl": "true", "EnableSentinel": "true", "LayerKey": "s/layer-1.zip"},
+            [{"Ref": "DependenciesLayer"}],
+            True,
+        ),
+        (
+            {
+                "EnableEtl": "true",
+                "EnableSentinel": "true",
+                "LayerKey": "s/layer-1.zip",
+                "DependenciesLayerArn": "arn:aws:lambda:us-east-1:1:layer:mine:3",
+            },
+            ["arn:aws:lambda:us-east-1:1:layer:mine:3"],
+            False,
+        ),
+        ({"EnableEtl": "true", "EnableSentinel": "true"}, {"Ref": "AWS::NoValue"}, False),
+        ({"LayerKey": "s/layer-1.zip"}, {"Ref": "AWS::NoValue"}, False),
+    ],
+    ids=["built", "override", "no-layer-key", "etl-and-sentinel-off"],
+)
+def test_etl_and_sentinel_use_the_built_layer_unless_an_arn_overrides_it(
+    template: dict[str, Any], given: dict[str, str], layers: Any, built: bool
+) -> None:
+    res = template["Resources"]
+    layer = res["DependenciesLayer"]
+
+    assert layer["Type"] == "AWS::Lambda::LayerVersion"
+    assert layer["Properties"]["Content"] == {
+        "S3Bucket": {"Ref": "CodeBucket"},
+        "S3Key": {"Ref": "LayerKey"},
+    }
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    assert _evaluate({"Condition": layer["Condition"]}, template, given) is built
+    for name in ("EtlFunction", "SentinelFunction"):
+        assert _evaluate(res[name]["Properties"]["Layers"], template, given) == layers, name
+    for name in ("IngestFunction", "ConnectionsFunction", "BroadcastFunction"):
+        assert "Layers" not in res[name]["Properties"], name
