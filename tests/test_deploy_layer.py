@@ -22,6 +22,7 @@ from nephos.deploy.aws_layer import (
     build_layer_zip,
     fetch_layer_wheels,
     layer_architecture,
+    layer_download_command,
     layer_modules,
     layer_requirements,
     layer_spec,
@@ -80,6 +81,24 @@ def test_the_architecture_follows_the_functions() -> None:
     assert layer_architecture(template) == "x86_64"
     template["Resources"]["EtlFunction"]["Properties"]["Architectures"] = ["arm64"]
     assert layer_architecture(template) == "arm64"
+
+
+def test_wheels_are_fetched_as_manylinux_cp312_binaries_for_the_architecture(
+    tmp_path: Path,
+) -> None:
+    spec = LayerSpec(("aiohttp==3.0",), ("yarl==1.0",))
+
+    command = layer_download_command(spec, tmp_path, tmp_path / "c.txt")
+    arm = layer_download_command(LayerSpec((), (), "arm64"), tmp_path, None)
+
+    assert command[:4] == [sys.executable, "-m", "pip", "download"]
+    assert "--only-binary=:all:" in command and "--no-deps" not in command
+    assert command[command.index("--platform") + 1] == "manylinux2014_x86_64"
+    assert command[command.index("--python-version") + 1] == "3.12"
+    assert command[command.index("--implementation") + 1] == "cp"
+    assert command[command.index("--constraint") + 1] == str(tmp_path / "c.txt")
+    assert command[-1] == "aiohttp==3.0"
+    assert "manylinux2014_aarch64" in arm and "--constraint" not in arm
 
 
 def _wheel(directory: Path, name: str, files: dict[str, str]) -> Path:

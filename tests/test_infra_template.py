@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from nephos.deploy.aws_layer import layer_architecture
 from nephos.deploy.aws_template import (
     API_GATEWAY_V2,
     find_infra_dir,
@@ -329,6 +330,8 @@ def test_etl_and_sentinel_use_the_built_layer_unless_an_arn_overrides_it(
         "S3Key": {"Ref": "LayerKey"},
     }
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    # The wheels are fetched for the functions' architecture: the layer must declare the same.
+    assert layer["Properties"]["CompatibleArchitectures"] == [layer_architecture(template)]
     assert _evaluate({"Condition": layer["Condition"]}, template, given) is built
     for name in ("EtlFunction", "SentinelFunction"):
         assert _evaluate(res[name]["Properties"]["Layers"], template, given) == layers, name

@@ -38,6 +38,7 @@ __all__ = [
     "build_layer_zip",
     "fetch_layer_wheels",
     "layer_architecture",
+    "layer_download_command",
     "layer_modules",
     "layer_requirements",
     "layer_spec",
@@ -292,7 +293,8 @@ def layer_spec(infra_dir: Path, template: Mapping[str, Any]) -> LayerSpec:
 # ------------------------------------------------------------------ fetch and zip
 
 
-def _pip_download(spec: LayerSpec, dest: Path, constraints: Path | None) -> list[str]:
+def layer_download_command(spec: LayerSpec, dest: Path, constraints: Path | None) -> list[str]:
+    """The ``pip download`` of ``spec``'s wheels (and their dependencies') for the runtime."""
     platforms = [arg for p in _PLATFORMS[spec.architecture] for arg in ("--platform", p)]
     command = [
         sys.executable,
@@ -343,7 +345,7 @@ def fetch_layer_wheels(
         for stale in partial.glob("*.whl"):  # a failed attempt's wheels mix no versions in
             stale.unlink()
         done = subprocess.run(  # noqa: S603 - a fixed pip command line, no shell
-            _pip_download(spec, partial, constraints),
+            layer_download_command(spec, partial, constraints),
             capture_output=True,
             text=True,
             check=False,
