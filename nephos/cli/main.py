@@ -5,7 +5,7 @@ is imported only when one of its commands runs or the commands are listed
 (:mod:`nephos.cli.lazy`). Every expected failure is a NephosError: it is printed as one line on
 stderr and the process exits with the error's code (3 usage or configuration, 4 backend
 unreachable). Usage errors from the command line itself also exit 3. A reader that goes away
-early (``nephos status | head``) ends the command quietly with exit 0, as it does ``cat``.
+early (``nephos status | head``) ends the command quietly with exit 0, as ``cat`` does.
 """
 
 from __future__ import annotations
