@@ -18,14 +18,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import multiprocessing as mp
 import os
-import re
+import select
 import socket
 import statistics
 import sys
 import tempfile
 import time
+from array import array
 from datetime import UTC, datetime
 
 from nephos.model import CheckKind, CheckResult, Health
@@ -50,114 +52,140 @@ def result(n: int) -> CheckResult:
 
 # --------------------------------------------------------------------------- client workers
 
-SEQ = re.compile(rb'"type":"event","seq":(\d+)')
+EVENT = b'{"v":1,"type":"event","seq":'
+SNAPSHOT = b'{"v":1,"type":"snapshot"'
 
 
-class _RawClient(asyncio.Protocol):
-    """A minimal WebSocket reader: it does the handshake, then only splits server frames and
-    notes each event's seq and arrival time. A full client library costs tens of microseconds
-    per message, so 100,000 messages a second would measure the clients, not the hub."""
+class _Reader:
+    """One real connection, read with minimal parsing: frame headers, every payload's bytes
+    counted, the seq of each event frame checked against the one before it.
 
-    def __init__(self, path: str, port: int, upgraded: asyncio.Future[None], out: list) -> None:  # type: ignore[type-arg]
-        self.path, self.port, self.upgraded, self.out = path, port, upgraded, out
-        self.buffer = b""
-        self.open = False
+    A full client library costs tens of microseconds per message; at 100,000 frames a second
+    on a 2-core box that would measure the clients, not the hub.
+    """
 
-    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
-        key = base64.b64encode(os.urandom(16)).decode()
-        request = (
-            f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        transport.write(request.encode())
+    __slots__ = ("bad", "buf", "bytes", "count", "first", "last", "seqs", "sock", "times")
 
-    def data_received(self, data: bytes) -> None:
-        now = time.perf_counter()
-        buf = self.buffer + data
-        if not self.open:
-            head, sep, rest = buf.partition(b"\r\n\r\n")
-            if not sep:
-                self.buffer = buf
-                return
-            assert head.startswith(b"HTTP/1.1 101"), head[:40]
-            self.open = True
-            buf = rest
-        pos = 0
-        while len(buf) - pos >= 2:
-            length = buf[pos + 1] & 0x7F
+    def __init__(self, sock: socket.socket, *, sampled: bool) -> None:
+        self.sock = sock
+        self.buf = b""
+        self.bytes = self.count = self.bad = self.first = self.last = 0
+        # Arrival times only on sampled clients; the others are checked for completeness.
+        self.seqs: array[int] | None = array("q") if sampled else None
+        self.times: array[float] | None = array("d") if sampled else None
+
+    def feed(self, data: bytes, now: float) -> None:
+        self.bytes += len(data)
+        buf = self.buf + data if self.buf else data
+        pos, size = 0, len(buf)
+        while size - pos >= 2:
+            if buf[pos] & 0x80 == 0:
+                raise RuntimeError("fragmented server frame")  # the hub never fragments
+            length = buf[pos + 1] & 0x7F  # server frames are unmasked (RFC 6455 5.1)
             start = pos + 2
             if length == 126:
-                if len(buf) - pos < 4:
+                if size - pos < 4:
                     break
                 length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
                 start = pos + 4
             elif length == 127:
-                if len(buf) - pos < 10:
+                if size - pos < 10:
                     break
                 length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
                 start = pos + 10
-            if len(buf) < start + length:
+            end = start + length
+            if end > size:
                 break
-            match = SEQ.match(buf, start + 7)
-            if match:
-                self.out.append((int(match.group(1)), now))
-            elif not self.upgraded.done() and buf.startswith(b'"type":"snapshot"', start + 7):
-                self.upgraded.set_result(None)  # events after this one are all due to us
-            pos = start + length
-        self.buffer = buf[pos:]
+            if buf[pos] & 0x0F == 1 and buf.startswith(EVENT, start):
+                digits = start + len(EVENT)
+                seq = int(buf[digits : buf.index(b",", digits)])
+                if self.last and seq != self.last + 1:
+                    self.bad += 1  # a gap, a duplicate or a reordering
+                if not self.first:
+                    self.first = seq
+                self.last = seq
+                self.count += 1
+                if self.seqs is not None and self.times is not None:
+                    self.seqs.append(seq)
+                    self.times.append(now)
+            pos = end
+        self.buf = buf[pos:]
 
 
-def _worker(url: str, readers: int, sinks: int, last_seq_box, ready, results) -> None:  # type: ignore[no-untyped-def]
-    asyncio.run(_worker_main(url, readers, sinks, last_seq_box, ready, results))
+def _connect(port: int) -> socket.socket:
+    """Open a WebSocket and return once its snapshot is in, i.e. the hub serves it live."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    buf = b""
+    while SNAPSHOT not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("the hub closed during the handshake")
+        buf += chunk
+    if not buf.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(buf[:60].decode(errors="replace"))
+    # Events cannot have arrived yet: the committer starts after every client is ready.
+    sock.setblocking(False)
+    return sock
 
 
-async def _worker_main(url, readers, sinks, last_seq_box, ready, results) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    port = int(url.rsplit(":", 1)[1].strip("/"))
-    received: list[tuple[int, float]] = []
-    transports = []
-    for n in range(readers + sinks):
-        sink = n >= readers
-        sock = socket.socket()
-        if sink:
-            # A sink never reads after its snapshot; a large receive buffer holds the whole run
-            # so the hub writes to it as to any other client, at no CPU cost to this process.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024 * 1024)
-        sock.setblocking(False)
-        await loop.sock_connect(sock, ("127.0.0.1", port))
-        upgraded: asyncio.Future[None] = loop.create_future()
-        out = [] if sink else received
-        transport, _ = await loop.create_connection(
-            lambda u=upgraded, o=out: _RawClient("/", port, u, o), sock=sock
-        )
-        await upgraded
-        if sink:
-            transport.pause_reading()
-        transports.append(transport)
+def _worker(  # type: ignore[no-untyped-def]
+    port, sampled, bulk, sweep, cpus, last_seq_box, ready, results
+) -> None:
+    """Read ``sampled`` clients as soon as data arrives and ``bulk`` clients every ``sweep``
+    seconds (all of their frames, coalesced into fewer receives), until each has the last seq."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    readers = [_Reader(_connect(port), sampled=n < sampled) for n in range(sampled + bulk)]
+    fast, slow = select.epoll(), select.epoll()
+    by_fd = {}
+    for reader in readers:
+        (fast if reader.seqs is not None else slow).register(reader.sock.fileno(), select.EPOLLIN)
+        by_fd[reader.sock.fileno()] = reader
     ready.release()
-    while (
-        not last_seq_box.value or sum(1 for s, _ in received if s >= last_seq_box.value) < readers
-    ):
-        await asyncio.sleep(0.05)
-    for transport in transports:
-        transport.close()
-    results.put(received)
+    clock = time.perf_counter
+    next_sweep = clock() + sweep
+    done = False
+    while not done:
+        timeout = max(0.0, next_sweep - clock()) if bulk else 0.05
+        for fd, _ in fast.poll(timeout):
+            reader = by_fd[fd]
+            reader.feed(reader.sock.recv(65536), clock())
+        if bulk and clock() >= next_sweep:
+            next_sweep += sweep
+            for fd, _ in slow.poll(0):
+                reader = by_fd[fd]
+                with contextlib.suppress(BlockingIOError):
+                    while data := reader.sock.recv(65536):
+                        reader.feed(data, 0.0)
+        last = last_seq_box.value
+        done = bool(last) and all(r.last >= last for r in readers)
+    for reader in readers:
+        reader.sock.close()
+    results.put([(r.count, r.first, r.last, r.bad, r.bytes, r.seqs, r.times) for r in readers])
 
 
 # --------------------------------------------------------------------------- latency scenario
 
 
 async def _latency(
-    clients: int, rate: int, seconds: float, *, readers: int | None = None
+    clients: int, rate: int, seconds: float, *, sampled: int, sweep: float, workers: int, pin: bool
 ) -> dict[str, float]:
-    """Latency measured on ``readers`` clients (all by default); the rest are sinks."""
-    readers = clients if readers is None else readers
+    """Commit ``rate`` events a second for ``seconds`` to ``clients`` connections; latency from
+    the ``sampled`` ones (read as data arrives), completeness from all of them."""
     ctx = mp.get_context("spawn")
+    if pin:
+        # The hub (and the committer) on CPU 0, the client processes on CPU 1.
+        os.sched_setaffinity(0, {0})
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteHotStore(os.path.join(tmp, "hot.db"))
         await store.open()
-        # No keepalive: the raw bench clients do not answer protocol pings.
+        # No keepalive: the bench readers do not answer protocol pings.
         hub = Hub(store, listen="127.0.0.1:0", queue_size=100_000, ping_interval=None)
         await hub.start()
         last_seq = ctx.Value("q", 0)
@@ -167,21 +195,24 @@ async def _latency(
             ctx.Process(
                 target=_worker,
                 args=(
-                    hub.url,
-                    _share(readers, i),
-                    _share(clients - readers, i),
+                    hub.port,
+                    _share(sampled, i, workers),
+                    _share(clients - sampled, i, workers),
+                    sweep,
+                    {1} if pin else None,
                     last_seq,
                     ready,
                     results,
                 ),
             )
-            for i in range(WORKERS)
+            for i in range(workers)
         ]
         for proc in procs:
             proc.start()
         loop = asyncio.get_running_loop()
         for _ in procs:
             await loop.run_in_executor(None, ready.acquire)
+        load_before = os.getloadavg()[0]
 
         committed: dict[int, float] = {}
         # Like a sentinel: every tick, commit in one batch whatever results are due by now
@@ -202,20 +233,34 @@ async def _latency(
         window = time.perf_counter() - start
         last_seq.value = max(committed)
         samples: list[float] = []
+        complete = 0
+        first, last = min(committed), max(committed)
+        if sorted(committed) != list(range(first, last + 1)):
+            raise RuntimeError("the store's seqs are not consecutive; the gap check needs them")
         for _ in procs:
-            received = await loop.run_in_executor(None, results.get)
-            samples += [(t - committed[s]) * 1000 for s, t in received if s in committed]
+            for count, got_first, got_last, bad, _size, seqs, times in await loop.run_in_executor(
+                None, results.get
+            ):
+                if (count, got_first, got_last, bad) == (len(committed), first, last, 0):
+                    complete += 1
+                if seqs is not None:
+                    samples += [(t - committed[s]) * 1000 for s, t in zip(seqs, times, strict=True)]
+        load_after = os.getloadavg()[0]
         for proc in procs:
             proc.join()
         await hub.stop()
         await store.close()
-    return _summary(
-        samples, expected=len(committed) * readers, events=len(committed), elapsed=window
+    if pin:
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    summary = _summary(
+        samples, expected=len(committed) * sampled, events=len(committed), elapsed=window
     )
+    summary.update(complete=complete, clients=clients, load=max(load_before, load_after))
+    return summary
 
 
-def _share(total: int, worker: int) -> int:
-    return total // WORKERS + (1 if worker < total % WORKERS else 0)
+def _share(total: int, worker: int, workers: int) -> int:
+    return total // workers + (1 if worker < total % workers else 0)
 
 
 def _summary(
@@ -288,20 +333,47 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
     parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--workers", type=int, default=WORKERS, help="client processes")
+    parser.add_argument("--pin", action="store_true", help="hub on CPU 0, clients on CPU 1")
+    parser.add_argument(
+        "--sampled", type=int, default=100, help="clients timed on every frame (per scenario)"
+    )
+    parser.add_argument(
+        "--sweep", type=float, default=0.05, help="seconds between reads of the other clients"
+    )
+    parser.add_argument("--only", choices=("100", "1000", "restart"), default=None)
     args = parser.parse_args()
     seconds = args.seconds or (3.0 if args.quick else 10.0)
     trials = 5 if args.quick else 20
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {WORKERS} client processes")
-    scenarios = ((100, 1000, None), (1000, 100, None), (1000, 100, 50))
-    for clients, rate, readers in scenarios:
-        r = asyncio.run(_latency(clients, rate, seconds, readers=readers))
-        measured = "all reading" if readers is None else f"{readers} reading, the rest sinks"
-        print(
-            f"{clients:>5} clients ({measured}) @ {rate:>5} ev/s for {seconds:.0f} s: "
-            f"{r['events']:.0f} events ({r['rate']:.0f}/s), delivered {r['delivered']:.0f}/"
-            f"{r['expected']:.0f}; commit->receive p50 {r['p50_ms']:.2f} ms, "
-            f"p99 {r['p99_ms']:.2f} ms, max {r['max_ms']:.2f} ms"
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.workers} client "
+        f"processes, {'pinned (hub CPU 0, clients CPU 1)' if args.pin else 'not pinned'}, "
+        f"unsampled clients read every {args.sweep * 1000:.0f} ms"
+    )
+    for clients, rate in ((100, 1000), (1000, 100)):
+        if args.only not in (None, str(clients)):
+            continue
+        sampled = min(clients, args.sampled)
+        r = asyncio.run(
+            _latency(
+                clients,
+                rate,
+                seconds,
+                sampled=sampled,
+                sweep=args.sweep,
+                workers=args.workers,
+                pin=args.pin,
+            )
         )
+        print(
+            f"{clients:>5} clients ({sampled} timed) @ {rate:>5} ev/s for {seconds:.0f} s: "
+            f"{r['events']:.0f} events ({r['rate']:.0f}/s), every event exactly once on "
+            f"{r['complete']:.0f}/{clients} clients; timed {r['delivered']:.0f}/"
+            f"{r['expected']:.0f}; commit->receive p50 {r['p50_ms']:.2f} ms, "
+            f"p99 {r['p99_ms']:.2f} ms, max {r['max_ms']:.2f} ms; load {r['load']:.2f}"
+        )
+    if args.only not in (None, "restart"):
+        return
     r = asyncio.run(_restart(trials, 0.3))
     print(
         f"hub restart ({r['trials']:.0f} trials, down {r['down_s']:.1f} s): hub back -> client "
