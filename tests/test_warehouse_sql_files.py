@@ -85,3 +85,17 @@ def test_an_installed_wheel_ships_and_finds_the_sql(tmp_path: Path) -> None:
     ).stdout.split("\n")
     assert out[0] == str(site / "nephos" / "warehouse" / "sql")
     assert out[1].split()[1] == "True" and int(out[1].split()[0]) >= 6
+
+
+def test_warehouse_floats_differing_only_in_summation_order_come_out_equal() -> None:
+    import random
+
+    from nephos.warehouse.runtime import plain
+
+    rng = random.Random(3)
+    values = [rng.uniform(0, 1000) for _ in range(100_000)]
+    forward = sum(sorted(values)) / len(values)
+    backward = sum(sorted(values, reverse=True)) / len(values)
+    assert forward != backward  # the order of additions shows in the last bits
+    assert plain(forward) == plain(backward)
+    assert plain(707.5974999999999) == plain(707.5975000000001)

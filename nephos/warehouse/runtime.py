@@ -36,12 +36,26 @@ class ConnectionThread:
         self._pool.shutdown(wait=True)
 
 
+FLOAT_DIGITS = 12
+"""Significant digits kept of a float that comes out of the warehouse.
+
+Parallel aggregation (DuckDB's threads, Snowflake's warehouses) adds floats in no fixed order,
+so AVG or REGR_SLOPE over the same rows can differ in the last bits from run to run. Rounded
+to 12 significant digits (far below anything nephos shows or decides on) the same data gives
+the same figures, and so the same report, every time."""
+
+
 def plain(value: Any) -> Any:
     """A database value as both backends return it: decimals of scale 0 as int, other decimals
-    as float, TIMESTAMP_NTZ (naive, UTC by convention) as an aware UTC datetime."""
+    as float, floats to :data:`FLOAT_DIGITS` significant digits, TIMESTAMP_NTZ (naive, UTC by
+    convention) as an aware UTC datetime."""
+    if isinstance(value, float):
+        return float(f"{value:.{FLOAT_DIGITS}g}")
     if isinstance(value, Decimal):
         exponent = value.as_tuple().exponent
-        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
+        if isinstance(exponent, int) and exponent >= 0:
+            return int(value)
+        return float(f"{float(value):.{FLOAT_DIGITS}g}")
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value
