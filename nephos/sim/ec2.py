@@ -14,7 +14,7 @@ pointed at it with ``endpoint_url`` and any credentials:
 
 The region of a request is read from its SigV4 credential scope. For AWS instances,
 ``CloudInstance.region`` is a region (``us-east-1``, zone ``a``) or a zone (``eu-west-1b``);
-``size`` is the instance type; ``raw`` may set ``state``, ``reason``, ``system_status`` and
+``size`` is the instance type; ``raw`` may set ``ec2_state``, ``reason``, ``system_status`` and
 ``instance_status``. The fleet may change while the server runs. This stands in for moto in
 the inventory benchmark and the demo: it answers in milliseconds what moto answers in seconds.
 """

@@ -53,9 +53,9 @@ def zone_of(instance: CloudInstance) -> str:
 
 
 def state_of(instance: CloudInstance) -> tuple[str, int]:
-    """The EC2 state name and code; ``raw["state"]`` overrides the name (a made-up state
+    """The EC2 state name and code; ``raw["ec2_state"]`` overrides the name (a made-up state
     gets code 0, as the provider must cope with anything)."""
-    name = instance.raw.get("state")
+    name = instance.raw.get("ec2_state")
     if name:
         return name, _CODES.get(name, 0)
     return _STATES.get(instance.state, ("pending", 0))
