@@ -1,13 +1,15 @@
 """Benchmark: list and normalise 5,000 instances across four providers from local servers.
 
-A child process serves the fleet: the cloud simulator (Vultr, GCP and Azure in their real
-response shapes, real page sizes) and, when the AWS provider is installed, moto's
-ThreadedMotoServer with EC2 instances. This process runs the real adapters through
-``collect_inventory`` exactly as ``nephos inventory`` does, and prints the time to list and
-normalise everything. Goal: under 2 s. Servers in another process keep their JSON encoding
-off the measured event loop (they still share the machine's cores).
+A child process serves one fleet: the cloud simulator (Vultr, GCP and Azure in their real
+response shapes, real page sizes) and, when the AWS provider is installed, the EC2 simulator
+(``nephos.sim.ec2``: EC2's XML, 1,000-instance pages) over four regions; ``--moto`` serves
+AWS from moto's ThreadedMotoServer instead (one region), as before. This process runs the
+real adapters through ``collect_inventory`` exactly as ``nephos inventory`` does, and prints
+the time to list and normalise everything. Goal: under 2 s. Servers in another process keep
+their JSON and XML encoding off the measured event loop (they still share the machine's
+cores).
 
-    .venv/bin/python bench/inventory.py [--instances 5000] [--rounds 5]
+    .venv/bin/python bench/inventory.py [--instances 5000] [--rounds 5] [--moto | --no-aws]
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from nephos.model import InstanceState
 from nephos.providers import provider_class
 from nephos.providers.inventory import collect_inventory
 from nephos.sim.clouds import CloudFleet, CloudInstance, CloudSim
+from nephos.sim.ec2 import Ec2Sim
 
 HTTP_PROVIDERS = ("vultr", "gcp", "azure")
 REGIONS = {
+    "aws": ("us-east-1", "eu-west-1b", "us-west-2", "ap-southeast-2c"),
     "vultr": ("ewr", "ams", "sgp", "lax"),
     "gcp": ("us-central1-a", "us-east1-b", "europe-west4-b", "asia-east1-a"),
     "azure": ("westeurope", "eastus", "northeurope", "japaneast"),
@@ -52,20 +56,28 @@ def aws_available() -> bool:
     return True
 
 
-def build_fleet(counts: dict[str, int], seed: int) -> CloudFleet:
+def _instance_id(provider: str, n: int) -> str:
+    if provider == "gcp":
+        return str(5_000_000_000 + n)
+    if provider == "aws":
+        return f"i-{n:017x}"
+    return f"{provider}-{n:06d}"
+
+
+def build_fleet(counts: dict[str, int], seed: int, providers: tuple[str, ...]) -> CloudFleet:
     rng = random.Random(seed)
     fleet = CloudFleet()
-    for provider in HTTP_PROVIDERS:
+    sizes = {"gcp": "e2-medium", "aws": "t3.medium"}
+    for provider in providers:
         for n in range(counts.get(provider, 0)):
-            gcp = provider == "gcp"
             fleet.add(
                 CloudInstance(
                     provider=provider,
-                    id=str(5_000_000_000 + n) if gcp else f"{provider}-{n:06d}",
+                    id=_instance_id(provider, n),
                     name=f"{provider}-node-{n:05d}",
                     region=rng.choice(REGIONS[provider]),
                     state=rng.choice(STATES),
-                    size="e2-medium" if gcp else "standard-2",
+                    size=sizes.get(provider, "standard-2"),
                     public_ip=f"198.51.{n // 250}.{n % 250 + 1}",
                     private_ip=f"10.{n // 65536}.{n // 256 % 256}.{n % 256}",
                     vcpus=2,
@@ -88,20 +100,24 @@ def seed_ec2(endpoint: str, count: int) -> None:
         made += batch
 
 
-def serve(conn: Connection, counts: dict[str, int], seed: int) -> None:
+def serve(conn: Connection, counts: dict[str, int], seed: int, moto: bool) -> None:
     """The child process: serve the fleet until the parent says stop."""
     import logging
 
     os.environ.update(AWS_ENV)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request log lines
-    asyncio.run(_serve(conn, counts, seed))
+    asyncio.run(_serve(conn, counts, seed, moto))
 
 
-async def _serve(conn: Connection, counts: dict[str, int], seed: int) -> None:
+async def _serve(conn: Connection, counts: dict[str, int], seed: int, moto: bool) -> None:
     moto_server = None
-    async with CloudSim(build_fleet(counts, seed)) as sim:
+    simulated = HTTP_PROVIDERS if moto else ("aws", *HTTP_PROVIDERS)
+    fleet = build_fleet(counts, seed, simulated)
+    async with CloudSim(fleet) as sim, Ec2Sim(fleet) as ec2_sim:
         options: dict[str, dict[str, Any]] = dict(sim.provider_options())
-        if counts.get("aws"):
+        if counts.get("aws") and not moto:
+            options["aws"] = ec2_sim.provider_options()
+        elif counts.get("aws"):
             from moto.server import ThreadedMotoServer
 
             moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -151,23 +167,26 @@ async def measure(options: dict[str, dict[str, Any]], rounds: int) -> None:
     verdict = "met" if statistics.median(rest) < 2.0 else "NOT met"
     print(f"  goal (< 2 s for all of them): {verdict}")
     if "aws" in options:
-        await asyncio.to_thread(aws_split, options["aws"]["endpoint_url"])
+        await asyncio.to_thread(aws_split, options["aws"])
 
 
-def aws_split(endpoint: str) -> None:
-    """Where AWS's time goes: moto answering DescribeInstances, and nephos normalising."""
+def aws_split(options: dict[str, Any]) -> None:
+    """Where AWS's time goes: the server answering DescribeInstances through boto3, and
+    nephos normalising."""
     import boto3
 
     from nephos.providers.aws import normalise_instance
 
-    ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=endpoint)
     start = time.perf_counter()
-    items = [
-        item
-        for page in ec2.get_paginator("describe_instances").paginate()
-        for reservation in page["Reservations"]
-        for item in reservation["Instances"]
-    ]
+    items = []
+    for region in options["regions"]:
+        ec2 = boto3.client("ec2", region_name=region, endpoint_url=options["endpoint_url"])
+        items += [
+            item
+            for page in ec2.get_paginator("describe_instances").paginate()
+            for reservation in page["Reservations"]
+            for item in reservation["Instances"]
+        ]
     fetched = time.perf_counter() - start
     now = SystemClock().now()
     start = time.perf_counter()
@@ -177,7 +196,7 @@ def aws_split(endpoint: str) -> None:
         )
     normalised = time.perf_counter() - start
     print(
-        f"  aws split: moto DescribeInstances through plain boto3 {fetched:.3f} s; "
+        f"  aws split: DescribeInstances through plain boto3 {fetched:.3f} s; "
         f"normalising its {len(items)} instances {normalised:.3f} s"
     )
 
@@ -188,6 +207,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--no-aws", action="store_true", help="the three HTTP providers only")
+    parser.add_argument(
+        "--moto", action="store_true", help="serve AWS from moto's server, not nephos.sim.ec2"
+    )
     args = parser.parse_args()
     os.environ.update(AWS_ENV)
     with_aws = aws_available() and not args.no_aws
@@ -198,10 +220,12 @@ def main() -> None:
     if not with_aws:
         why = "left out (--no-aws)" if args.no_aws else "not installed"
         print(f"  (the AWS provider is {why}: three HTTP providers only)")
+    else:
+        print(f"  AWS served by {'moto' if args.moto else 'nephos.sim.ec2'}")
     print(f"  python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}")
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.get_context("spawn").Process(
-        target=serve, args=(child, counts, args.seed), daemon=True
+        target=serve, args=(child, counts, args.seed, args.moto), daemon=True
     )
     started = time.perf_counter()
     server.start()

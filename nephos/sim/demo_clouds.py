@@ -1,8 +1,8 @@
 """The demo's clouds: simulated AWS, Vultr, GCP and Azure APIs on loopback, with incidents.
 
-Vultr, GCP and Azure are served by :class:`~nephos.sim.clouds.CloudSim`; AWS by moto's
-``ThreadedMotoServer`` when moto is installed (the ``demo`` extra), else the demo runs without
-AWS. The real provider adapters read them, with only base URLs and credentials changed. The
+Vultr, GCP and Azure are served by :class:`~nephos.sim.clouds.CloudSim`, AWS (EC2 and
+CloudWatch) by :class:`~nephos.sim.ec2.Ec2Sim`, both from one :class:`CloudFleet`; nothing
+needs moto. The real provider adapters read them, with only base URLs and credentials changed. The
 instances' metrics carry incidents for the analytics to find: a memory leak (Azure
 ``reports-1``), a CPU spike (GCP ``search-1``), a disk filling up (``disk_percent`` of AWS
 ``db-1``, reported as a host agent would) and a stopped instance (Vultr ``web-1``) whose
@@ -24,8 +24,9 @@ from typing import Any
 from nephos.clock import Clock
 from nephos.model import InstanceState, MetricPoint
 from nephos.sim.clouds import CloudFleet, CloudInstance, CloudSim
+from nephos.sim.ec2 import Ec2Sim
 
-__all__ = ["AWS_REGIONS", "WEB_INSTANCE", "DemoClouds", "MotoAws"]
+__all__ = ["AWS_REGIONS", "WEB_INSTANCE", "DemoClouds", "MotoAws", "aws_available"]
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ WEB_INSTANCE = "web-1"
 
 AWS_REGIONS = ("us-east-1", "eu-west-1")
 
-_AMI = "ami-12c6146b"  # any id: moto accepts it
 _FAKE_KEYS = {"AWS_ACCESS_KEY_ID": "nephos-demo", "AWS_SECRET_ACCESS_KEY": "nephos-demo"}
 _CLEARED = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_DEFAULT_PROFILE")
 
@@ -90,91 +90,25 @@ def _demo_credentials() -> Iterator[None]:
 
 
 class MotoAws:
-    """EC2 and CloudWatch on loopback through moto's threaded server, with demo instances.
+    """Kept for ``nephos.cli.demo_cmd``, which asks :meth:`available` before a note on AWS.
 
-    ``feed`` publishes each instance's CPU (``AWS/EC2``) and memory (``CWAgent``) to
-    CloudWatch, where the AWS adapter's GetMetricData finds them.
+    AWS no longer needs moto: :class:`~nephos.sim.ec2.Ec2Sim` serves it (see
+    :func:`aws_available`).
     """
-
-    def __init__(self, metrics: dict[str, dict[str, _Series]]) -> None:
-        self._metrics = metrics  # instance name -> metric name -> series
-        self._server: Any = None
-        self.endpoint_url = ""
-        self.ids: dict[str, str] = {}  # instance name -> EC2 id
-        self._regions: dict[str, str] = {}
 
     @staticmethod
     def available() -> bool:
-        """Whether moto's server is installed."""
-        try:
-            import moto.server  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        """Whether the demo can serve AWS: always, now that it needs no moto."""
+        return aws_available()
 
-    def start(self, layout: dict[str, tuple[str, str]]) -> None:
-        """Start the server and launch ``layout`` (name -> (region, instance type)); blocking.
 
-        Raises:
-            OSError: the port could not be bound.
-        """
-        import boto3
-        from moto.server import ThreadedMotoServer
-
-        # The server logs every request at INFO: a line per CloudWatch put would drown the
-        # demo's own output.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.endpoint_url = f"http://{host}:{port}"
-        for name, (region, size) in layout.items():
-            ec2 = boto3.client("ec2", region_name=region, endpoint_url=self.endpoint_url)
-            tags = [{"Key": "Name", "Value": name}, {"Key": "env", "Value": "demo"}]
-            answer = ec2.run_instances(
-                ImageId=_AMI,
-                MinCount=1,
-                MaxCount=1,
-                InstanceType=size,
-                TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
-            )
-            self.ids[name] = answer["Instances"][0]["InstanceId"]
-            self._regions[name] = region
-
-    def feed(self, at: datetime) -> None:
-        """Publish every instance's CPU and memory at ``at`` to CloudWatch; blocking."""
-        import boto3
-
-        for name, series in self._metrics.items():
-            if name not in self.ids:
-                continue
-            cw = boto3.client(
-                "cloudwatch", region_name=self._regions[name], endpoint_url=self.endpoint_url
-            )
-            dims = [{"Name": "InstanceId", "Value": self.ids[name]}]
-            for metric, (namespace, cw_name) in (
-                ("cpu_percent", ("AWS/EC2", "CPUUtilization")),
-                ("mem_percent", ("CWAgent", "mem_used_percent")),
-            ):
-                if metric in series:
-                    cw.put_metric_data(
-                        Namespace=namespace,
-                        MetricData=[
-                            {
-                                "MetricName": cw_name,
-                                "Dimensions": dims,
-                                "Timestamp": at,
-                                "Value": series[metric](at),
-                                "Unit": "Percent",
-                            }
-                        ],
-                    )
-
-    def stop(self) -> None:
-        """Stop the server; blocking."""
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+def aws_available() -> bool:
+    """Whether the demo can serve AWS (the simulator needs only aiohttp; the adapter, boto3)."""
+    try:
+        import boto3  # noqa: F401
+    except ImportError:  # pragma: no cover - boto3 is a core dependency
+        return False
+    return True
 
 
 class DemoClouds:
@@ -184,7 +118,7 @@ class DemoClouds:
         seed: seeds every metric's noise.
         clock: the time source of metrics and incidents.
         interval: how often the incidents script runs (and the providers are polled).
-        with_aws: serve AWS through moto when it is installed.
+        with_aws: serve AWS (EC2 and CloudWatch) beside the other clouds.
     """
 
     def __init__(
@@ -202,8 +136,12 @@ class DemoClouds:
         self._started_mono = clock.monotonic()
         self._stopped_since: float | None = None
         self.fleet = CloudFleet(self._cloud_instances())
+        if with_aws:
+            for instance in self._aws_instances():
+                self.fleet.add(instance)
         self.sim = CloudSim(self.fleet, clock=clock)
-        self.aws: MotoAws | None = None
+        self.aws: Ec2Sim | None = None
+        """The EC2 and CloudWatch server, while it runs."""
         self._want_aws = with_aws
         self._credentials: contextlib.ExitStack | None = None
         self.aws_note: str | None = None
@@ -253,24 +191,39 @@ class DemoClouds:
             ),
         ]  # fmt: skip
 
-    def _aws_metrics(self) -> dict[str, dict[str, _Series]]:
+    def _aws_instances(self) -> list[CloudInstance]:
         s = self._series
-        return {
-            "api-1": {
-                "cpu_percent": s("api-1:cpu", _steady(35.0)),
-                "mem_percent": s("api-1:mem", _steady(55.0)),
-            },
-            "db-1": {
-                "cpu_percent": s("db-1:cpu", _steady(25.0)),
-                "mem_percent": s("db-1:mem", _steady(70.0)),
-            },
-            "pay-1": {"cpu_percent": s("pay-1:cpu", _steady(15.0))},
-        }
+        return [
+            CloudInstance(
+                "aws", "i-0a4c1e5f2b3d6e701", "api-1", "us-east-1a", size="t3.medium",
+                vcpus=2, memory_mb=4096, private_ip="10.0.1.10", public_ip="203.0.113.10",
+                tags={"Name": "api-1", "env": "demo"},
+                metrics={
+                    "cpu_percent": s("api-1:cpu", _steady(35.0)),
+                    "mem_percent": s("api-1:mem", _steady(55.0)),
+                },
+            ),
+            CloudInstance(
+                "aws", "i-0a4c1e5f2b3d6e702", "db-1", "us-east-1b", size="m5.large",
+                vcpus=2, memory_mb=8192, private_ip="10.0.2.20",
+                tags={"Name": "db-1", "env": "demo"},
+                metrics={
+                    "cpu_percent": s("db-1:cpu", _steady(25.0)),
+                    "mem_percent": s("db-1:mem", _steady(70.0)),
+                },
+            ),
+            CloudInstance(
+                "aws", "i-0a4c1e5f2b3d6e703", "pay-1", "eu-west-1a", size="t3.small",
+                vcpus=2, memory_mb=2048, private_ip="10.1.0.30",
+                tags={"Name": "pay-1", "env": "demo"},
+                metrics={"cpu_percent": s("pay-1:cpu", _steady(15.0))},
+            ),
+        ]  # fmt: skip
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Serve the clouds on loopback (AWS only when moto is installed).
+        """Serve the clouds on loopback.
 
         Raises:
             OSError: a port could not be bound.
@@ -279,29 +232,18 @@ class DemoClouds:
         if not self._want_aws:
             self.aws_note = "AWS left out of this demo"
             return
-        if not MotoAws.available():
-            self.aws_note = (
-                "moto is not installed, so the demo runs without AWS "
-                "(pip install 'nephos[demo]' adds it)"
-            )
-            return
+        # The adapter signs its requests: give boto3 fake keys, never the machine's own.
         self._credentials = contextlib.ExitStack()
         self._credentials.enter_context(_demo_credentials())
-        aws = MotoAws(self._aws_metrics())
-        layout = {
-            "api-1": ("us-east-1", "t3.medium"),
-            "db-1": ("us-east-1", "m5.large"),
-            "pay-1": ("eu-west-1", "t3.small"),
-        }
-        await asyncio.to_thread(aws.start, layout)
+        aws = Ec2Sim(self.fleet, clock=self._clock)
+        await aws.start()
         self.aws = aws
-        await asyncio.to_thread(aws.feed, self._clock.now())
 
     async def stop(self) -> None:
         """Stop every server and restore the environment."""
         await self.sim.stop()
         if self.aws is not None:
-            await asyncio.to_thread(self.aws.stop)
+            await self.aws.stop()
             self.aws = None
         if self._credentials is not None:
             self._credentials.close()
@@ -313,7 +255,7 @@ class DemoClouds:
 
         raw: dict[str, dict[str, Any]] = dict(self.sim.provider_options())
         if self.aws is not None:
-            raw["aws"] = {"regions": list(AWS_REGIONS), "endpoint_url": self.aws.endpoint_url}
+            raw["aws"] = self.aws.provider_options(list(AWS_REGIONS))
         out: dict[str, dict[str, Any]] = {}
         for name, options in raw.items():
             cleaned = provider_class(name).validate_options(options)
@@ -346,28 +288,19 @@ class DemoClouds:
     def agent_points(self, at: datetime) -> list[MetricPoint]:
         """What a host agent reports: the disk of ``db-1`` (AWS), or of ``cache-1`` (Vultr)
         when the demo runs without AWS, filling up."""
-        if self.aws is not None and "db-1" in self.aws.ids:
-            instance, provider = self.aws.ids["db-1"], "aws"
-        else:
-            instance, provider = (
-                next(i.id for i in self.fleet.of("vultr") if i.name == "cache-1"),
-                "vultr",
-            )
+        name, provider = ("db-1", "aws") if self.aws is not None else ("cache-1", "vultr")
+        instance = next(i.id for i in self.fleet.of(provider) if i.name == name)
         point = MetricPoint(instance, "disk_percent", "percent", at, self._disk(at), provider)
         return [point]
 
     async def run(self, record: Callable[[list[MetricPoint]], Any]) -> None:
-        """Run the incidents until cancelled: every interval, step the script, publish AWS
-        metrics and hand the agent's points to ``record`` (awaited when it is a coroutine)."""
+        """Run the incidents until cancelled: every interval, step the script and hand the
+        agent's points to ``record`` (awaited when it is a coroutine). AWS metrics need no
+        publishing: the CloudWatch simulator computes them from the fleet when asked."""
         every = self._interval.total_seconds()
         while True:
             self.step()
             now = self._clock.now()
-            if self.aws is not None:
-                try:
-                    await asyncio.to_thread(self.aws.feed, now)
-                except Exception:  # a stand-in hiccup must not end the demo
-                    log.warning("demo: CloudWatch stand-in refused metrics", exc_info=True)
             outcome = record(self.agent_points(now))
             if asyncio.iscoroutine(outcome):
                 await outcome

@@ -304,9 +304,10 @@ class Ec2Sim:
             series = self._series(metric, region)
             times: list[datetime] = []
             if series is not None and period > 0:
+                # CloudWatch rounds an unaligned start down to the period: a window shorter
+                # than the period still gets the point of the bucket it falls in.
                 epoch = int(start.timestamp())
                 at = datetime.fromtimestamp(epoch - epoch % period, UTC)
-                at = at if at >= start else at + timedelta(seconds=period)
                 while at < end and len(times) < _MAX_POINTS:
                     times.append(at)
                     at += timedelta(seconds=period)
