@@ -1,7 +1,8 @@
-"""The simulated cloud fleet: instances of Vultr, GCP and Azure that the cloud simulator serves.
+"""The simulated cloud fleet: instances of AWS, Vultr, GCP and Azure that the simulators serve.
 
-Plain mutable data, no I/O: :mod:`nephos.sim.clouds` answers API requests from it, and the
-demo changes it while the servers run (stopping an instance, say).
+Plain mutable data, no I/O: :mod:`nephos.sim.clouds` (Vultr, GCP, Azure) and
+:mod:`nephos.sim.ec2` (AWS) answer API requests from it, and the demo changes it while the
+servers run (stopping an instance, say).
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ The region of a request is read from its SigV4 credential scope. For AWS instanc
 ``size`` is the instance type; ``raw`` may set ``ec2_state``, ``reason``, ``system_status`` and
 ``instance_status``. The fleet may change while the server runs. This stands in for moto in
 the inventory benchmark and the demo: it answers in milliseconds what moto answers in seconds.
+Not simulated: signatures (any keys are accepted), ``Filter.N`` parameters, GetMetricData
+paging (each call is answered whole), and terminated instances lingering in listings.
 """
 
 from __future__ import annotations
