@@ -255,3 +255,19 @@ def test_the_simulator_answers_as_moto_does_for_the_same_instances(tmp_path: pat
     assert sorted(map(comparable, simulated), key=lambda i: i.id) == sorted(
         map(comparable, from_moto), key=lambda i: i.id
     )
+
+
+async def test_a_window_shorter_than_the_period_gets_the_point_of_its_minute(
+    sim: Ec2Sim,
+) -> None:
+    aws = provider(sim, regions=["eu-west-1"])
+    try:
+        instances = await aws.list_instances()
+        start = NOW - timedelta(seconds=3)  # 08:59:57, inside the 08:59 bucket
+        points = await aws.fetch_metrics(instances[:1], start=start, end=NOW)
+    finally:
+        await aws.close()
+    assert [(p.metric, p.ts) for p in points] == [
+        ("cpu_percent", NOW - timedelta(minutes=1)),
+        ("mem_percent", NOW - timedelta(minutes=1)),
+    ]
