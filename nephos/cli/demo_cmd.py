@@ -4,7 +4,7 @@ On a terminal it opens ``nephos watch`` on the fleet: the fleet, the sentinel an
 a free loopback port) run on a background thread while the Textual app owns the main one.
 With ``--headless`` (or ``--json``, ``--duration``, or when stdout is not a terminal) it prints
 with the same live output as ``nephos sentinel run`` instead. Besides the checked services,
-the fleet has instances on simulated AWS (moto, from the ``demo`` extra), Vultr, GCP and Azure
+the fleet has instances on simulated AWS, Vultr, GCP and Azure
 APIs, which the sentinel polls like real clouds. The fleet and its wiring live in
 ``nephos.sim.fleet`` and ``nephos.sim.background``.
 """
@@ -83,18 +83,6 @@ def register(app: typer.Typer) -> None:
         return _watch(path, every=every, seed=seed)
 
 
-def _aws_note(console: Console) -> None:
-    """Say in one line when the demo runs without AWS (moto, its stand-in, is missing)."""
-    from nephos.sim.demo_clouds import MotoAws
-
-    if not MotoAws.available():
-        console.print(
-            "nephos demo: moto is not installed, so the demo runs without AWS "
-            "(pip install 'nephos[demo]' adds it)",
-            soft_wrap=True,
-        )
-
-
 def _headless(
     path: Path, *, json_lines: bool, seconds: float | None, every: timedelta, seed: int
 ) -> int:
@@ -111,7 +99,6 @@ def _headless(
             f"{every.total_seconds():g}s, stored in {escape(str(path))}. Ctrl-C stops it.",
             soft_wrap=True,
         )
-    _aws_note(Console(highlight=False, stderr=True) if json_lines else console)
 
     async def main() -> None:
         ticker = asyncio.create_task(output.summaries(15.0, SystemClock()))
@@ -145,7 +132,6 @@ def _watch(path: Path, *, every: timedelta, seed: int) -> int:
         filename=log_file,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    _aws_note(Console(highlight=False, stderr=True))
     demo = BackgroundDemo(store_path=str(path), seed=seed, interval=every)
     url = demo.start()
     try:

@@ -26,7 +26,7 @@ from nephos.model import InstanceState, MetricPoint
 from nephos.sim.clouds import CloudFleet, CloudInstance, CloudSim
 from nephos.sim.ec2 import Ec2Sim
 
-__all__ = ["AWS_REGIONS", "WEB_INSTANCE", "DemoClouds", "MotoAws", "aws_available"]
+__all__ = ["AWS_REGIONS", "WEB_INSTANCE", "DemoClouds"]
 
 log = logging.getLogger(__name__)
 
@@ -87,28 +87,6 @@ def _demo_credentials() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-class MotoAws:
-    """Kept for ``nephos.cli.demo_cmd``, which asks :meth:`available` before a note on AWS.
-
-    AWS no longer needs moto: :class:`~nephos.sim.ec2.Ec2Sim` serves it (see
-    :func:`aws_available`).
-    """
-
-    @staticmethod
-    def available() -> bool:
-        """Whether the demo can serve AWS: always, now that it needs no moto."""
-        return aws_available()
-
-
-def aws_available() -> bool:
-    """Whether the demo can serve AWS (the simulator needs only aiohttp; the adapter, boto3)."""
-    try:
-        import boto3  # noqa: F401
-    except ImportError:  # pragma: no cover - boto3 is a core dependency
-        return False
-    return True
 
 
 class DemoClouds:

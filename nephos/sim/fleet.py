@@ -96,7 +96,7 @@ class DemoFleet:
         interval: the check interval of every target.
         degrade_period: seconds over which the degrading endpoint goes from fast to > 3 s.
         workdir: where the demo CA and certificate files go (a temporary directory if None).
-        with_aws: serve AWS through moto (when installed) beside the other clouds.
+        with_aws: serve AWS (EC2 and CloudWatch, by nephos.sim.ec2) beside the other clouds.
     """
 
     def __init__(
@@ -316,7 +316,7 @@ async def run_demo(
         clock: the time source (the system clock by default).
         on_ready: called with the sentinel before it starts (the CLI reads its alert book).
         serve: serve the live-stream hub with these settings (``sentinel.hub`` once it runs).
-        with_aws: serve AWS through moto too (when installed).
+        with_aws: serve AWS (EC2 and CloudWatch) too.
 
     Raises:
         BackendError: the store could not be opened.
