@@ -94,6 +94,25 @@ async def test_once_with_json_loads_everything_and_prints_the_report(
     assert report["lag"]["events"] == 0 and report["lag"]["checkpoint"] == 50
 
 
+async def test_once_takes_its_batch_size_from_the_config_unless_the_flag_says_otherwise(
+    tmp_path: Path, store: SqliteHotStore
+) -> None:
+    await commit_mix(store, ManualClock(), results=30, metrics=20)
+    config = write_config(tmp_path, Path(store.path))
+    config.write_text(config.read_text() + "etl:\n  batch_size: 20\n")
+
+    proc = await nephos("etl", "run", "--once", "--json", "-c", str(config))
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["batches"] == 3  # 50 events, 20 a load
+
+    await commit_mix(store, ManualClock(), results=10, metrics=0)
+    proc = await nephos("etl", "run", "--once", "--json", "--batch-size", "5", "-c", str(config))
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["batches"] == 2  # 10 new events, 5 a load
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -139,12 +139,21 @@ def register(app: typer.Typer) -> None:
         ] = False,
         json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
         batch_size: Annotated[
-            int, typer.Option("--batch-size", min=1, help="Most events per warehouse load.")
-        ] = 5000,
+            int | None,
+            typer.Option(
+                "--batch-size",
+                min=1,
+                help="Most events per warehouse load [config etl.batch_size].",
+            ),
+        ] = None,
         max_batch_age: Annotated[
-            float,
-            typer.Option("--max-batch-age", min=0.0, help="Seconds an event waits for a batch."),
-        ] = 0.5,
+            float | None,
+            typer.Option(
+                "--max-batch-age",
+                min=0.0,
+                help="Seconds an event waits for a batch [config etl.max_batch_age].",
+            ),
+        ] = None,
         metrics_port: MetricsPortOption = None,
         verbose: VerboseOption = False,
     ) -> int:
@@ -156,8 +165,12 @@ def register(app: typer.Typer) -> None:
                 cfg,
                 once=once,
                 json_out=json_out,
-                batch_size=batch_size,
-                max_batch_age=max_batch_age,
+                batch_size=cfg.etl.batch_size if batch_size is None else batch_size,
+                max_batch_age=(
+                    cfg.etl.max_batch_age.total_seconds()
+                    if max_batch_age is None
+                    else max_batch_age
+                ),
                 metrics_port=metrics_port,
             )
         )
