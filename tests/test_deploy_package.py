@@ -38,6 +38,8 @@ def test_the_zip_holds_handlers_and_the_core_but_not_the_cli_or_tui(tmp_path: Pa
     assert not [n for n in names if n.startswith(("nephos/cli/", "nephos/tui/"))]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert names == sorted(names)
+    # The warehouse SQL (nephos/warehouse/sql links to snowflake/ in a checkout) goes along.
+    assert {"nephos/warehouse/sql/ddl/010_events.sql"} <= set(names)
 
 
 def test_bundled_wheels_are_unpacked_into_the_zip(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
-"""The warehouse SQL files: the packaged copy matches snowflake/, and every file loads.
+"""The warehouse SQL files: the package ships snowflake/ itself, and every file loads.
 
-snowflake/ is the one source; nephos/warehouse/sql/ is what an installed package ships
-(scripts/sync-warehouse-sql copies it).
+snowflake/ is the one source; nephos/warehouse/sql is a link to it, which a built wheel
+turns into the files themselves.
 """
 
 from __future__ import annotations
@@ -28,10 +28,8 @@ def _sql_files(root: Path) -> dict[str, str]:
     }
 
 
-def test_packaged_sql_is_an_identical_copy_of_the_snowflake_dir() -> None:
-    source, packaged = _sql_files(SOURCE), _sql_files(PACKAGED)
-    stale = sorted(k for k in source.keys() | packaged.keys() if source.get(k) != packaged.get(k))
-    assert not stale, f"nephos/warehouse/sql/ differs in {stale}: run scripts/sync-warehouse-sql"
+def test_the_packaged_sql_is_the_snowflake_dir_itself() -> None:
+    assert PACKAGED.is_symlink() and PACKAGED.resolve() == SOURCE.resolve()
 
 
 def test_a_source_checkout_reads_sql_from_the_snowflake_dir() -> None:
@@ -59,7 +57,8 @@ def test_an_installed_wheel_ships_and_finds_the_sql(tmp_path: Path) -> None:
     project.mkdir()
     for name in ("pyproject.toml", "README.md"):
         (project / name).write_bytes((REPO / name).read_bytes())
-    subprocess.run(["cp", "-R", str(REPO / "nephos"), str(project / "nephos")], check=True)
+    for folder in ("nephos", "snowflake"):  # the package's sql link points into snowflake/
+        subprocess.run(["cp", "-R", str(REPO / folder), str(project / folder)], check=True)
     wheels = tmp_path / "wheels"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",

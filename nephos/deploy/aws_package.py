@@ -70,13 +70,16 @@ def _files(infra_dir: Path, package_dir: Path) -> Iterator[tuple[str, Path]]:
     for path in handlers.rglob("*.py"):
         if "__pycache__" not in path.parts:
             yield f"handlers/{path.relative_to(handlers).as_posix()}", path
-    for path in package_dir.rglob("*"):
-        relative = path.relative_to(package_dir)
-        if not path.is_file() or "__pycache__" in relative.parts:
-            continue
-        if relative.parts[0] in _EXCLUDED_PACKAGES or path.suffix not in _PACKAGE_SUFFIXES:
-            continue
-        yield f"nephos/{relative.as_posix()}", path
+    # os.walk with followlinks: nephos/warehouse/sql is a link to the repository's snowflake/
+    # in a source checkout (Path.rglob would not descend into it).
+    for folder, _dirs, names in os.walk(package_dir, followlinks=True):
+        for name in names:
+            path = Path(folder) / name
+            relative = path.relative_to(package_dir)
+            if "__pycache__" in relative.parts or relative.parts[0] in _EXCLUDED_PACKAGES:
+                continue
+            if path.suffix in _PACKAGE_SUFFIXES and path.is_file():
+                yield f"nephos/{relative.as_posix()}", path
 
 
 def build_code_zip(

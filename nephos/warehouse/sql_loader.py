@@ -1,9 +1,9 @@
 """The one source of warehouse SQL: Snowflake-dialect files, loaded and bound for either backend.
 
 The files live in ``snowflake/`` at the top of the repository (``ddl/``, ``analytics/``,
-``procedures/``, ``tasks/``, ``ml/``); the package ships an identical copy in
-``nephos/warehouse/sql/`` (``tests/test_warehouse_sql_files.py`` keeps them equal, and
-``scripts/sync-warehouse-sql`` copies them). A statement names its binds ``:name``; for
+``procedures/``, ``tasks/``, ``ml/``); ``nephos/warehouse/sql`` is a link to that directory,
+which a built wheel turns into the files themselves, so an installed package ships them. A
+statement names its binds ``:name``; for
 Snowflake the text is sent as written with each bind turned into a qmark ``?``, for DuckDB it
 is transpiled by sqlglot (:mod:`nephos.warehouse.sql_binds`). Nothing here connects to a
 database.
@@ -58,8 +58,7 @@ def sql_root() -> Path:
 
     ``$NEPHOS_SQL_DIR`` when set (a directory laid out like ``snowflake/``, for site-specific
     statements). Otherwise, in a source checkout (an editable install), the repository's
-    ``snowflake/``, so a statement added there is found at once; in an installed package, the
-    shipped copy.
+    ``snowflake/``; in an installed package, the shipped files.
     """
     override = os.environ.get("NEPHOS_SQL_DIR")
     if override:
