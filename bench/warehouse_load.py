@@ -1,5 +1,5 @@
 """Warehouse load throughput: DuckDB load_events in 5,000-event batches, idempotent reloads,
-and the bulk metrics path (1,000,000 points). Prints its figures; docs/warehouse.md has them.
+and the bulk metrics path (1,000,000 points). Prints its figures; docs/benchmarks.md has them.
 
     .venv/bin/python bench/warehouse_load.py [--points 1000000] [--batches 20]
 """

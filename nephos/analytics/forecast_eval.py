@@ -3,7 +3,7 @@
 Five families: a clean linear fill, a fill with a daily cycle, a fill under heavy
 autocorrelated noise, a step followed by a fill, and series that never cross (flat, falling,
 noise without a trend, noise that wanders for hours, a daily cycle without a trend).
-``bench/forecast_accuracy.py`` prints the table that docs/benchmarks-analytics.md records;
+``bench/forecast_accuracy.py`` prints the table that docs/benchmarks.md records;
 the tests use the same series.
 """
 
