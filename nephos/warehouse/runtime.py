@@ -35,6 +35,14 @@ class ConnectionThread:
         """Stop the thread after the calls already queued."""
         self._pool.shutdown(wait=True)
 
+    async def close_with(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` (closing the connection) on the thread, then stop the thread even if
+        ``fn`` raised."""
+        try:
+            await self.call(fn)
+        finally:
+            self.shutdown()
+
 
 FLOAT_DIGITS = 12
 """Significant digits kept of a float that comes out of the warehouse.

@@ -145,12 +145,8 @@ class SnowflakeWarehouse(Warehouse):
             WarehouseError: closing failed.
         """
         thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        try:
-            await thread.call(self._close)
-        finally:
-            thread.shutdown()
+        if thread is not None:
+            await thread.close_with(self._close)
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None
